@@ -1,0 +1,85 @@
+/** What every request handler of the local OSS server gets, and the ways it answers. */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OssRequest } from '../../shared/signing';
+import { Errors, OssError } from './errors';
+import type { OssEvents } from './events';
+import type { Store } from './store';
+
+export interface ServerSettings {
+  region: string;
+  /** CopyObject refuses sources above this when the copy changes the object (OSS: 1 GiB). */
+  copyObjectLimitBytes: number;
+  /** How long a RestoreObject takes before the object is readable. */
+  restoreDelayMs: number;
+  /** Default KMS key id given to SSE-KMS objects and buckets that name none. */
+  defaultKmsKeyId: string;
+}
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  oss: OssRequest & { bucket: string };
+  requestId: string;
+  accessKeyId: string;
+  store: Store;
+  events: OssEvents;
+  settings: ServerSettings;
+}
+
+/** A request that names a bucket and an object key. */
+export type ObjectContext = RequestContext & { oss: RequestContext['oss'] & { key: string } };
+
+export function header(ctx: RequestContext, name: string): string | undefined {
+  const v = ctx.oss.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function send(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders, body?: string | Buffer): void {
+  const h: OutgoingHttpHeaders = { ...headers };
+  if (body !== undefined) {
+    h['content-length'] = Buffer.byteLength(body);
+    if (h['content-type'] === undefined) h['content-type'] = 'application/xml';
+  } else if (h['content-length'] === undefined) {
+    h['content-length'] = 0;
+  }
+  ctx.res.writeHead(status, h);
+  ctx.res.end(body);
+}
+
+export function sendXml(ctx: RequestContext, xml: string, headers: OutgoingHttpHeaders = {}, status = 200): void {
+  send(ctx, status, { ...headers, 'content-type': 'application/xml' }, xml);
+}
+
+/** Reads a small request body (XML documents); larger ones are refused, not buffered. */
+export async function readSmallBody(ctx: RequestContext, limit = 5 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of ctx.req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > limit) throw new OssError(400, 'EntityTooLarge', 'The request body is too large.');
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Integer query parameter within [min, max], or the default; anything else is 400 InvalidArgument. */
+export function intParam(ctx: RequestContext, name: string, min: number, max: number, dflt: number): number {
+  const raw = ctx.oss.query[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^\d{1,10}$/.test(raw)) throw Errors.invalidArgument(`${name} must be an integer`, name, raw);
+  const n = Number(raw);
+  if (n < min || n > max) throw Errors.invalidArgument(`${name} must be between ${min} and ${max}`, name, raw);
+  return n;
+}
+
+/** `encoding-type=url` asks for keys URL-encoded in list responses; it is the only value OSS takes. */
+export function encoder(ctx: RequestContext): (s: string) => string {
+  const enc = ctx.oss.query['encoding-type'];
+  if (enc === undefined || enc === '') return (s) => s;
+  if (enc !== 'url') throw Errors.invalidArgument('encoding-type must be url', 'encoding-type', enc);
+  return (s) => encodeURIComponent(s);
+}
+
+export function ownerXml(id: string): { ID: string; DisplayName: string } {
+  return { ID: id, DisplayName: id };
+}

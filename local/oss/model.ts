@@ -1,0 +1,96 @@
+/** The local OSS server's data model: what a bucket, an object version and an upload are. */
+
+export type SseAlgorithm = 'AES256' | 'KMS' | 'SM4';
+export const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
+
+/** Server-side encryption of one object, or a bucket's default rule. */
+export interface Sse {
+  algorithm: SseAlgorithm;
+  keyId?: string; // KMS only
+  dataEncryption?: 'SM4'; // KMS only
+}
+
+export type StorageClass = 'Standard' | 'IA' | 'Archive' | 'ColdArchive' | 'DeepColdArchive';
+export const STORAGE_CLASSES: readonly StorageClass[] = ['Standard', 'IA', 'Archive', 'ColdArchive', 'DeepColdArchive'];
+export const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['Archive', 'ColdArchive', 'DeepColdArchive']);
+
+export type ObjectAcl = 'default' | 'private' | 'public-read' | 'public-read-write';
+export const OBJECT_ACLS: readonly ObjectAcl[] = ['default', 'private', 'public-read', 'public-read-write'];
+export type BucketAcl = Exclude<ObjectAcl, 'default'>;
+
+export type ObjectType = 'Normal' | 'Multipart' | 'Appendable' | 'Symlink';
+
+/** The HTTP headers OSS stores with an object and returns on GET/HEAD. */
+export const CONTENT_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'content-disposition',
+  'content-language',
+  'cache-control',
+  'expires',
+] as const;
+export type ContentHeaders = Partial<Record<(typeof CONTENT_HEADERS)[number], string>>;
+
+/** A stored byte range of an object; an object is the concatenation of its segments. */
+export interface Segment {
+  blobId: string;
+  size: number;
+  /** Present when the segment is encrypted at rest: the data key wrapped by the stack's master key. */
+  wrappedKey?: string;
+}
+
+export interface ObjectVersion {
+  bucket: string;
+  key: string;
+  /** 'null' for objects written while versioning was never enabled or suspended, like OSS. */
+  versionId: string;
+  isDeleteMarker: boolean;
+  lastModified: number; // ms since epoch
+  etag: string; // quoted upper-case hex, as OSS returns it
+  size: number;
+  crc64: string; // unsigned decimal
+  objectType: ObjectType;
+  storageClass: StorageClass;
+  contentHeaders: ContentHeaders;
+  userMeta: Record<string, string>; // lower-case names without the x-oss-meta- prefix
+  sse?: Sse;
+  acl: ObjectAcl;
+  tags: Array<[string, string]>;
+  symlinkTarget?: string;
+  /** Archive classes: when a restore was requested and until when the restored copy is readable. */
+  restore?: { ongoingUntil: number; expiresAt: number };
+  segments: Segment[];
+  /** Owner shown in listings and ACLs: the account that owns it, as real OSS shows it. */
+  owner: string;
+}
+
+export interface BucketRecord {
+  name: string;
+  region: string;
+  creationDate: number;
+  storageClass: StorageClass;
+  acl: BucketAcl;
+  versioning?: 'Enabled' | 'Suspended';
+  encryption?: Sse;
+  owner: string;
+}
+
+export interface UploadPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  crc64: string;
+  lastModified: number;
+  segment: Segment;
+}
+
+export interface MultipartUpload {
+  uploadId: string;
+  bucket: string;
+  key: string;
+  initiated: number;
+  /** Everything the final object takes from InitiateMultipartUpload. */
+  template: Pick<ObjectVersion, 'storageClass' | 'contentHeaders' | 'userMeta' | 'sse' | 'acl' | 'tags'>;
+  parts: Map<number, UploadPart>;
+  owner: string;
+}

@@ -1,0 +1,246 @@
+/**
+ * The local OSS-compatible server: a loopback HTTP server that the unmodified ali-oss client
+ * (V1 or V4 signing, with or without an STS token) talks to as if it were OSS. This module
+ * parses, authenticates and routes; the handlers own each API's semantics.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { parseOssRequest, verifyOssRequest, type OssRequest } from '../../shared/signing';
+import * as bucketApi from './bucket';
+import type { ObjectContext, RequestContext, ServerSettings } from './context';
+import { NotModified } from './copy-source';
+import { errorXml, Errors, OssError } from './errors';
+import { OssEvents } from './events';
+import * as listApi from './list';
+import * as multipartApi from './multipart';
+import * as objectApi from './object';
+import { Store, type StorageOptions } from './store';
+
+export interface OssServerOptions {
+  host?: string;
+  port?: number;
+  region?: string;
+  accountId?: string;
+  /** Access keys the server accepts: id → secret. */
+  credentials: Record<string, string>;
+  storage: StorageOptions;
+  /** One line per request (method, path, status, ms); never credentials. */
+  log?: (line: string) => void;
+  settings?: Partial<ServerSettings>;
+}
+
+export interface OssServer {
+  url: string;
+  port: number;
+  region: string;
+  events: OssEvents;
+  store: Store;
+  close(): Promise<void>;
+}
+
+type Handler = (ctx: RequestContext) => Promise<void>;
+type ObjectHandler = (ctx: ObjectContext) => Promise<void>;
+
+/**
+ * Sub-resources the server implements. A request carrying any other OSS sub-resource gets
+ * 400 NotImplemented rather than being mistaken for a plain GET/PUT (which could, e.g.,
+ * overwrite an object with a lifecycle document).
+ */
+const KNOWN_SUBRESOURCES = new Set([
+  'acl', 'append', 'bucketInfo', 'delete', 'encryption', 'location', 'partNumber', 'position', 'restore',
+  'symlink', 'tagging', 'uploadId', 'uploads', 'versionId', 'versioning', 'versions',
+  'continuation-token', 'response-content-type', 'response-content-language', 'response-expires',
+  'response-cache-control', 'response-content-disposition', 'response-content-encoding',
+]);
+const OTHER_OSS_SUBRESOURCES = new Set([
+  'lifecycle', 'cors', 'website', 'referer', 'logging', 'policy', 'replication', 'inventory', 'qos', 'worm',
+  'wormId', 'wormExtend', 'objectMeta', 'callback', 'callback-var', 'x-oss-process', 'process', 'live', 'img',
+  'cname', 'requestPayment', 'transferAcceleration', 'stat', 'comp', 'vod', 'startTime', 'endTime',
+  'resourceGroup', 'style', 'styleName', 'regionList', 'accessMonitor', 'x-oss-ac-source-ip',
+]);
+
+function route(o: OssRequest & { bucket: string }): Handler | undefined {
+  const q = o.query;
+  const has = (k: string) => q[k] !== undefined;
+  if (o.key === undefined) {
+    switch (o.method) {
+      case 'PUT':
+        if (has('encryption')) return bucketApi.putBucketEncryption;
+        if (has('versioning')) return bucketApi.putBucketVersioning;
+        if (has('acl')) return bucketApi.putBucketAcl;
+        return bucketApi.putBucket;
+      case 'GET':
+        if (has('encryption')) return bucketApi.getBucketEncryption;
+        if (has('versioning')) return bucketApi.getBucketVersioning;
+        if (has('bucketInfo')) return bucketApi.getBucketInfo;
+        if (has('location')) return bucketApi.getBucketLocation;
+        if (has('acl')) return bucketApi.getBucketAcl;
+        if (has('versions')) return listApi.listObjectVersions;
+        if (has('uploads')) return multipartApi.listMultipartUploads;
+        if (q['list-type'] === '2') return listApi.listObjectsV2;
+        return listApi.listObjects;
+      case 'DELETE':
+        if (has('encryption')) return bucketApi.deleteBucketEncryption;
+        return bucketApi.deleteBucket;
+      case 'POST':
+        if (has('delete')) return objectApi.deleteMultipleObjects;
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+  const obj = (h: ObjectHandler): Handler => h as Handler;
+  switch (o.method) {
+    case 'PUT':
+      if (has('acl')) return obj(objectApi.putObjectAcl);
+      if (has('tagging')) return obj(objectApi.putObjectTagging);
+      if (has('symlink')) return obj(objectApi.putSymlink);
+      if (has('uploadId') || has('partNumber')) {
+        return obj(o.headers['x-oss-copy-source'] !== undefined ? multipartApi.uploadPartCopy : multipartApi.uploadPart);
+      }
+      if (o.headers['x-oss-copy-source'] !== undefined) return obj(objectApi.copyObject);
+      return obj(objectApi.putObject);
+    case 'GET':
+      if (has('acl')) return obj(objectApi.getObjectAcl);
+      if (has('tagging')) return obj(objectApi.getObjectTagging);
+      if (has('symlink')) return obj(objectApi.getSymlink);
+      if (has('uploadId')) return obj(multipartApi.listParts);
+      return obj(objectApi.getObject);
+    case 'HEAD':
+      return obj(objectApi.headObject);
+    case 'DELETE':
+      if (has('tagging')) return obj(objectApi.deleteObjectTagging);
+      if (has('uploadId')) return obj(multipartApi.abortMultipartUpload);
+      return obj(objectApi.deleteObject);
+    case 'POST':
+      if (has('uploads')) return obj(multipartApi.initiateMultipartUpload);
+      if (has('uploadId')) return obj(multipartApi.completeMultipartUpload);
+      if (has('append')) return obj(objectApi.appendObject);
+      if (has('restore')) return obj(objectApi.restoreObject);
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+export async function startOssServer(options: OssServerOptions): Promise<OssServer> {
+  const region = options.region ?? 'cn-hangzhou';
+  const accountId = options.accountId ?? '1234567890123456';
+  const store = await Store.open(options.storage);
+  const events = new OssEvents(region, accountId);
+  const settings: ServerSettings = {
+    region,
+    copyObjectLimitBytes: 1024 ** 3,
+    restoreDelayMs: 1000,
+    defaultKmsKeyId: 'oss-sse-local-default-kms-key',
+    ...options.settings,
+  };
+  const secrets = new Map(Object.entries(options.credentials));
+  const lookupSecret = (id: string) => secrets.get(id);
+  // Request ids: 24 upper-case hex like OSS's; a random prefix and a counter keep them cheap and unique.
+  const idPrefix = randomBytes(6).toString('hex').toUpperCase();
+  let counter = 0;
+  let hostId = '';
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const requestId = idPrefix + (counter++ & 0xffffffff).toString(16).toUpperCase().padStart(12, '0');
+    res.setHeader('x-oss-request-id', requestId);
+    res.setHeader('server', 'AliyunOSS');
+    res.setHeader('date', new Date().toUTCString());
+    const method = req.method ?? 'GET';
+    let status = 500;
+    try {
+      let oss: OssRequest;
+      try {
+        oss = parseOssRequest(method, req.url ?? '/', req.headers);
+      } catch (e) {
+        throw Errors.invalidArgument(`Malformed request URL: ${(e as Error).message}`);
+      }
+      const auth = verifyOssRequest(oss, { lookupSecret, region });
+      if (!auth.ok) throw new OssError(auth.status, auth.code, auth.message);
+      for (const k of Object.keys(oss.query)) {
+        if (OTHER_OSS_SUBRESOURCES.has(k) && !KNOWN_SUBRESOURCES.has(k)) throw Errors.notImplemented(`The ?${k} sub-resource`);
+      }
+      if (oss.bucket === undefined || oss.bucket === '') {
+        if (method !== 'GET') throw new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+        await bucketApi.listBuckets({ req, res, oss: { ...oss, bucket: '' }, requestId, accessKeyId: auth.accessKeyId, store, events, settings });
+        status = res.statusCode;
+        return;
+      }
+      const ctx: RequestContext = {
+        req,
+        res,
+        oss: oss as RequestContext['oss'],
+        requestId,
+        accessKeyId: auth.accessKeyId,
+        store,
+        events,
+        settings,
+      };
+      const handler = route(ctx.oss);
+      if (!handler) throw new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+      await handler(ctx);
+      status = res.statusCode;
+    } catch (e) {
+      const err =
+        e instanceof OssError ? e : new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.');
+      if (!(e instanceof OssError)) options.log?.(`internal error ${requestId}: ${(e as Error).stack ?? String(e)}`);
+      status = err.status;
+      sendError(req, res, err, requestId, hostId);
+    } finally {
+      if (options.log) {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        options.log(`${method} ${req.headers.host ?? ''}${(req.url ?? '').split('?')[0]} ${status} ${ms.toFixed(1)}ms ${requestId}`);
+      }
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  hostId = `oss-${region}.aliyuncs.com`;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    region,
+    events,
+    store,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, err: OssError, requestId: string, hostId: string): void {
+  if (res.headersSent) {
+    // The body was already streaming: the only honest signal left is a broken connection.
+    res.destroy();
+    return;
+  }
+  // Drain what the client is still sending so the connection can be reused.
+  req.resume();
+  if (err instanceof NotModified) {
+    res.writeHead(304, { 'content-length': 0 });
+    res.end();
+    return;
+  }
+  const body = errorXml(err, requestId, hostId);
+  if (req.method === 'HEAD') {
+    // HEAD responses have no body: OSS puts the error document, base64, in x-oss-err.
+    res.writeHead(err.status, { 'x-oss-err': Buffer.from(body).toString('base64'), 'x-oss-ec': err.ec, 'content-length': 0 });
+    res.end();
+    return;
+  }
+  res.writeHead(err.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-oss-ec': err.ec });
+  res.end(body);
+}
