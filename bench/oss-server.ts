@@ -13,7 +13,11 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { requests: { type: 'string', default: '20000' }, concurrency: { type: 'string', default: '64' }, v4: { type: 'boolean', default: false } },
+  options: {
+    requests: { type: 'string', default: '20000' },
+    concurrency: { type: 'string', default: '64' },
+    v4: { type: 'boolean', default: false },
+  },
 });
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);

@@ -22,23 +22,33 @@ export function localCommand(): Command {
     .option('--access-key-secret <secret>', 'access key secret the stack accepts', DEFAULT_ACCESS_KEY_SECRET)
     .option('--region <region>', 'region the stack reports', 'cn-hangzhou')
     .option('--quiet', 'do not log requests to stderr')
-    .action(async (opts: { ossPort: number; dataDir: string; memory?: boolean; accessKeyId: string; accessKeySecret: string; region: string; quiet?: boolean }) => {
-      const stack = await startLocalStack({
-        ossPort: opts.ossPort,
-        region: opts.region,
-        accessKeyId: opts.accessKeyId,
-        accessKeySecret: opts.accessKeySecret,
-        dataDir: opts.memory ? undefined : resolve(opts.dataDir),
-        log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
-      });
-      process.stdout.write(`${stack.readyLine()}\n`);
-      let stopping = false;
-      const stop = (): void => {
-        if (stopping) return;
-        stopping = true;
-        void stack.close().then(() => process.exit(0));
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    .action(
+      async (opts: {
+        ossPort: number;
+        dataDir: string;
+        memory?: boolean;
+        accessKeyId: string;
+        accessKeySecret: string;
+        region: string;
+        quiet?: boolean;
+      }) => {
+        const stack = await startLocalStack({
+          ossPort: opts.ossPort,
+          region: opts.region,
+          accessKeyId: opts.accessKeyId,
+          accessKeySecret: opts.accessKeySecret,
+          dataDir: opts.memory ? undefined : resolve(opts.dataDir),
+          log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+        });
+        process.stdout.write(`${stack.readyLine()}\n`);
+        let stopping = false;
+        const stop = (): void => {
+          if (stopping) return;
+          stopping = true;
+          void stack.close().then(() => process.exit(0));
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      },
+    );
 }

@@ -48,7 +48,8 @@ export async function listBuckets(ctx: RequestContext): Promise<void> {
 
 export async function putBucket(ctx: RequestContext): Promise<void> {
   const name = ctx.oss.bucket;
-  if (!isValidBucketName(name)) throw new OssError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: name }, '0015-00000204');
+  if (!isValidBucketName(name))
+    throw new OssError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: name }, '0015-00000204');
   const body = await readSmallBody(ctx, 64 * 1024);
   let storageClass: StorageClass = 'Standard';
   if (body.length > 0) {
@@ -61,7 +62,13 @@ export async function putBucket(ctx: RequestContext): Promise<void> {
   }
   const acl = bucketAclFrom(ctx, 'private');
   if (ctx.store.hasBucket(name)) {
-    throw new OssError(409, 'BucketAlreadyExists', 'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.', { BucketName: name }, '0015-00000104');
+    throw new OssError(
+      409,
+      'BucketAlreadyExists',
+      'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.',
+      { BucketName: name },
+      '0015-00000104',
+    );
   }
   const record: BucketRecord = {
     name,
@@ -151,7 +158,11 @@ export async function putBucketEncryption(ctx: RequestContext): Promise<void> {
   const dataEncryption = textOf(node, 'KMSDataEncryption') || undefined;
   // The bucket rule keeps "no key id" as written: objects then get the default key.
   const sse = checkSse(algorithm, keyId, dataEncryption, '');
-  const stored: Sse = { algorithm: sse.algorithm, ...(keyId ? { keyId } : {}), ...(sse.dataEncryption ? { dataEncryption: sse.dataEncryption } : {}) };
+  const stored: Sse = {
+    algorithm: sse.algorithm,
+    ...(keyId ? { keyId } : {}),
+    ...(sse.dataEncryption ? { dataEncryption: sse.dataEncryption } : {}),
+  };
   await ctx.store.updateBucket(b.name, (r) => ({ ...r, encryption: stored }));
   send(ctx, 200, {});
   ctx.events.bucketEvent('acs.oss:ActionTrail:ApiCall', 'acs.oss', b.name, actionTrail(ctx, 'PutBucketEncryption'));
@@ -160,7 +171,13 @@ export async function putBucketEncryption(ctx: RequestContext): Promise<void> {
 export async function getBucketEncryption(ctx: RequestContext): Promise<void> {
   const b = ctx.store.bucket(ctx.oss.bucket);
   if (!b.encryption) {
-    throw new OssError(404, 'NoSuchServerSideEncryptionRule', 'The server side encryption rule does not exist.', { BucketName: b.name }, '0005-00000004');
+    throw new OssError(
+      404,
+      'NoSuchServerSideEncryptionRule',
+      'The server side encryption rule does not exist.',
+      { BucketName: b.name },
+      '0005-00000004',
+    );
   }
   sendXml(ctx, toXml('ServerSideEncryptionRule', { ApplyServerSideEncryptionByDefault: ruleXml(b.encryption) }));
 }

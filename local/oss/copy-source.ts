@@ -30,7 +30,8 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
     if (versionId === '') throw Errors.invalidArgument('versionId must not be empty', 'x-oss-copy-source', raw);
   }
   const m = /^\/?([^/]+)\/(.+)$/.exec(path);
-  if (!m) throw Errors.invalidArgument('Copy Source must mention the source bucket and key: /sourcebucket/sourcekey.', 'x-oss-copy-source', raw);
+  if (!m)
+    throw Errors.invalidArgument('Copy Source must mention the source bucket and key: /sourcebucket/sourcekey.', 'x-oss-copy-source', raw);
   const bucket = m[1] as string;
   let key: string;
   try {
@@ -38,13 +39,19 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
   } catch {
     throw Errors.invalidArgument('x-oss-copy-source is not valid URL-encoded text', 'x-oss-copy-source', raw);
   }
-  if (!isValidBucketName(bucket)) throw new OssError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: bucket });
+  if (!isValidBucketName(bucket))
+    throw new OssError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: bucket });
   ctx.store.bucket(bucket); // 404 NoSuchBucket
   let version: ObjectVersion | undefined;
   if (versionId !== undefined) {
     version = ctx.store.version(bucket, key, versionId);
     if (!version) throw Errors.noSuchVersion(key, versionId);
-    if (version.isDeleteMarker) throw new OssError(400, 'InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
+    if (version.isDeleteMarker)
+      throw new OssError(
+        400,
+        'InvalidRequest',
+        'The source of a copy request may not specifically refer to a delete marker by version id.',
+      );
   } else {
     version = ctx.store.current(bucket, key);
     if (!version) throw Errors.noSuchKey(key);
@@ -52,7 +59,13 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
   checkCopyConditions(ctx, version);
   if (version.objectType === 'Appendable') {
     // Stricter reading of OSS-FACTS §4: appendable objects cannot be copied at all.
-    throw new OssError(400, 'OperationNotSupported', 'The source object is an appendable object and cannot be copied.', {}, '0017-00000208');
+    throw new OssError(
+      400,
+      'OperationNotSupported',
+      'The source object is an appendable object and cannot be copied.',
+      {},
+      '0017-00000208',
+    );
   }
   assertReadable(version);
   return { bucket, version, explicitVersion: versionId !== undefined };
@@ -64,7 +77,8 @@ function checkCopyConditions(ctx: RequestContext, v: ObjectVersion): void {
   const ifUnmodified = header(ctx, 'x-oss-copy-source-if-unmodified-since');
   if (ifUnmodified !== undefined && ifMatch === undefined) {
     const t = Date.parse(ifUnmodified);
-    if (!Number.isNaN(t) && Math.floor(v.lastModified / 1000) * 1000 > t) throw Errors.preconditionFailed('x-oss-copy-source-if-unmodified-since');
+    if (!Number.isNaN(t) && Math.floor(v.lastModified / 1000) * 1000 > t)
+      throw Errors.preconditionFailed('x-oss-copy-source-if-unmodified-since');
   }
   const ifNoneMatch = header(ctx, 'x-oss-copy-source-if-none-match');
   if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, v.etag)) throw new NotModified();

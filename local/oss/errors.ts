@@ -26,17 +26,28 @@ export const Errors = {
   noSuchVersion: (key: string, versionId: string) =>
     new OssError(404, 'NoSuchVersion', 'The specified version does not exist.', { Key: key, VersionId: versionId }, '0026-00000002'),
   noSuchUpload: (uploadId: string) =>
-    new OssError(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', { UploadId: uploadId }, '0042-00000002'),
+    new OssError(
+      404,
+      'NoSuchUpload',
+      'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+      { UploadId: uploadId },
+      '0042-00000002',
+    ),
   invalidArgument: (message: string, name?: string, value?: string) =>
     new OssError(400, 'InvalidArgument', message, name === undefined ? {} : { ArgumentName: name, ArgumentValue: value ?? '' }),
   malformedXml: (message = 'The XML you provided was not well-formed or did not validate against our published schema.') =>
     new OssError(400, 'MalformedXML', message),
   preconditionFailed: (condition: string) =>
-    new OssError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold.', { Condition: condition }, '0026-00000011'),
-  invalidObjectState: (message = 'The operation is not valid for the object\'s state.') =>
+    new OssError(
+      412,
+      'PreconditionFailed',
+      'At least one of the pre-conditions you specified did not hold.',
+      { Condition: condition },
+      '0026-00000011',
+    ),
+  invalidObjectState: (message = "The operation is not valid for the object's state.") =>
     new OssError(403, 'InvalidObjectState', message, {}, '0026-00000009'),
-  notImplemented: (what: string) =>
-    new OssError(400, 'NotImplemented', `${what} is not supported by the oss-sse local stack.`),
+  notImplemented: (what: string) => new OssError(400, 'NotImplemented', `${what} is not supported by the oss-sse local stack.`),
 };
 
 export function xmlEscape(s: string): string {

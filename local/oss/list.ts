@@ -137,7 +137,13 @@ function sendDocument(ctx: RequestContext, root: Node): void {
 
 const ownerNode = (v: ObjectVersion): Node => {
   const o = ownerXml(v.owner);
-  return ['Owner', [['ID', o.ID], ['DisplayName', o.DisplayName]]];
+  return [
+    'Owner',
+    [
+      ['ID', o.ID],
+      ['DisplayName', o.DisplayName],
+    ],
+  ];
 };
 
 /** Key, LastModified, ETag, Type, Size, StorageClass (and RestoreInfo for a restored archive). */
@@ -195,9 +201,7 @@ export async function listObjects(ctx: RequestContext): Promise<void> {
       ctx.oss.query['encoding-type'] ? ['EncodingType', 'url'] : undefined,
       ['IsTruncated', truncated],
       truncated && last ? ['NextMarker', enc(entryName(last))] : undefined,
-      ...page.flatMap((e): Node[] =>
-        e.kind === 'item' ? [['Contents', [...objectFields(e.item, enc(e.key)), ownerNode(e.item)]]] : [],
-      ),
+      ...page.flatMap((e): Node[] => (e.kind === 'item' ? [['Contents', [...objectFields(e.item, enc(e.key)), ownerNode(e.item)]]] : [])),
       ...commonPrefixNodes(page, enc),
     ],
   ]);
@@ -317,7 +321,13 @@ export async function listObjectVersions(ctx: RequestContext): Promise<void> {
           return [
             [
               'DeleteMarker',
-              [['Key', enc(e.key)], ['VersionId', v.versionId], ['IsLatest', latest], ['LastModified', isoDate(v.lastModified)], ownerNode(v)],
+              [
+                ['Key', enc(e.key)],
+                ['VersionId', v.versionId],
+                ['IsLatest', latest],
+                ['LastModified', isoDate(v.lastModified)],
+                ownerNode(v),
+              ],
             ],
           ];
         }

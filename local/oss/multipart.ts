@@ -62,7 +62,11 @@ function partNumberParam(ctx: RequestContext): number {
 function refuseSseHeaders(ctx: RequestContext): void {
   for (const name of Object.keys(ctx.oss.headers)) {
     if (name.startsWith('x-oss-server-side-encryption') || name.startsWith('x-oss-server-side-data-encryption')) {
-      throw Errors.invalidArgument('Server-side encryption headers are not allowed on UploadPart; set them on InitiateMultipartUpload.', name, header(ctx, name) ?? '');
+      throw Errors.invalidArgument(
+        'Server-side encryption headers are not allowed on UploadPart; set them on InitiateMultipartUpload.',
+        name,
+        header(ctx, name) ?? '',
+      );
     }
   }
 }
@@ -112,7 +116,12 @@ export async function initiateMultipartUpload(ctx: ObjectContext): Promise<void>
     }),
     sseHeaders(upload.template.sse),
   );
-  emitObjectEvent(ctx, 'ObjectCreated:InitiateMultipartUpload', { etag: '', size: 0, deltaSize: 0, contentType: upload.template.contentHeaders['content-type'] });
+  emitObjectEvent(ctx, 'ObjectCreated:InitiateMultipartUpload', {
+    etag: '',
+    size: 0,
+    deltaSize: 0,
+    contentType: upload.template.contentHeaders['content-type'],
+  });
 }
 
 // ---- UploadPart / UploadPartCopy ---------------------------------------------------------------
@@ -162,7 +171,8 @@ function copyRange(ctx: RequestContext, size: number): { start: number; end: num
   const a = m ? Number(m[1]) : NaN;
   const b = m ? Number(m[2]) : NaN;
   // Stricter reading: open-ended or suffix ranges are refused too, not silently widened.
-  if (!m || a > b || b >= size) throw Errors.invalidArgument('The x-oss-copy-source-range is not valid for the source object.', 'x-oss-copy-source-range', raw);
+  if (!m || a > b || b >= size)
+    throw Errors.invalidArgument('The x-oss-copy-source-range is not valid for the source object.', 'x-oss-copy-source-range', raw);
   return { start: a, end: b + 1 };
 }
 
@@ -178,7 +188,11 @@ export async function uploadPartCopy(ctx: ObjectContext): Promise<void> {
   }
   const { start, end } = copyRange(ctx, src.size);
   if (end - start > MAX_PART_BYTES) {
-    throw Errors.invalidArgument('A part may not be larger than 5 GiB.', 'x-oss-copy-source-range', header(ctx, 'x-oss-copy-source-range') ?? '');
+    throw Errors.invalidArgument(
+      'A part may not be larger than 5 GiB.',
+      'x-oss-copy-source-range',
+      header(ctx, 'x-oss-copy-source-range') ?? '',
+    );
   }
   const data = await ctx.store.writeData(ctx.store.readData(src.segments, start, end), {
     encrypt: upload.template.sse !== undefined,
@@ -208,7 +222,8 @@ async function requestedParts(ctx: ObjectContext, upload: MultipartUpload): Prom
   const all = header(ctx, 'x-oss-complete-all');
   if (all !== undefined) {
     if (all !== 'yes') throw Errors.invalidArgument('x-oss-complete-all must be yes', 'x-oss-complete-all', all);
-    if (body.length > 0) throw Errors.invalidArgument('The request body must be empty with x-oss-complete-all: yes.', 'x-oss-complete-all', all);
+    if (body.length > 0)
+      throw Errors.invalidArgument('The request body must be empty with x-oss-complete-all: yes.', 'x-oss-complete-all', all);
     return [...upload.parts.keys()].sort((a, b) => a - b).map((partNumber) => ({ partNumber }));
   }
   checkContentMd5(ctx, createHash('md5').update(body).digest());
@@ -237,23 +252,42 @@ function chosenParts(upload: MultipartUpload, requested: ReadonlyArray<{ partNum
   let previous = 0;
   for (const r of requested) {
     if (r.partNumber <= previous) {
-      throw new OssError(400, 'InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.', {}, '0042-00000004');
+      throw new OssError(
+        400,
+        'InvalidPartOrder',
+        'The list of parts was not in ascending order. Parts must be ordered by part number.',
+        {},
+        '0042-00000004',
+      );
     }
     previous = r.partNumber;
     const part = upload.parts.get(r.partNumber);
-    if (!part) throw invalidPart(r.partNumber, 'One or more of the specified parts could not be found or the specified entity tag might not have matched the part\'s entity tag.');
+    if (!part)
+      throw invalidPart(
+        r.partNumber,
+        "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.",
+      );
     if (r.etag !== undefined && normEtag(r.etag) !== normEtag(part.etag)) {
-      throw invalidPart(r.partNumber, 'One or more of the specified parts could not be found or the specified entity tag might not have matched the part\'s entity tag.');
+      throw invalidPart(
+        r.partNumber,
+        "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.",
+      );
     }
     parts.push(part);
   }
   for (const p of parts.slice(0, -1)) {
     if (p.size < MIN_PART_BYTES) {
-      throw new OssError(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size.', {
-        PartNumber: String(p.partNumber),
-        MinSizeAllowed: String(MIN_PART_BYTES),
-        ProposedSize: String(p.size),
-      }, '0042-00000005');
+      throw new OssError(
+        400,
+        'EntityTooSmall',
+        'Your proposed upload is smaller than the minimum allowed size.',
+        {
+          PartNumber: String(p.partNumber),
+          MinSizeAllowed: String(MIN_PART_BYTES),
+          ProposedSize: String(p.size),
+        },
+        '0042-00000005',
+      );
     }
   }
   return parts;
@@ -335,7 +369,12 @@ export async function completeMultipartUpload(ctx: ObjectContext): Promise<void>
     }),
     h,
   );
-  emitObjectEvent(ctx, 'ObjectCreated:CompleteMultipartUpload', { etag: v.etag, size: v.size, deltaSize: v.size - (previous?.size ?? 0), contentType: v.contentHeaders['content-type'] });
+  emitObjectEvent(ctx, 'ObjectCreated:CompleteMultipartUpload', {
+    etag: v.etag,
+    size: v.size,
+    deltaSize: v.size - (previous?.size ?? 0),
+    contentType: v.contentHeaders['content-type'],
+  });
 }
 
 // ---- AbortMultipartUpload ------------------------------------------------------------------------

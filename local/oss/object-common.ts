@@ -14,7 +14,13 @@ export function checkKey(key: string): void {
 /** `x-oss-forbid-overwrite: true` refuses to replace an existing object. */
 export function forbidOverwrite(ctx: ObjectContext): void {
   if (header(ctx, 'x-oss-forbid-overwrite') === 'true' && ctx.store.current(ctx.oss.bucket, ctx.oss.key)) {
-    throw new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.', {}, '0016-00000003');
+    throw new OssError(
+      409,
+      'FileAlreadyExists',
+      'The object you specified already exists and can not be overwritten.',
+      {},
+      '0016-00000003',
+    );
   }
 }
 

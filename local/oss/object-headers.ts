@@ -23,18 +23,25 @@ import {
 import { httpDate } from './xml';
 
 /** Validates an SSE rule the way OSS does for both object headers and bucket rules. */
-export function checkSse(
-  algorithm: string,
-  keyId: string | undefined,
-  dataEncryption: string | undefined,
-  defaultKmsKeyId: string,
-): Sse {
+export function checkSse(algorithm: string, keyId: string | undefined, dataEncryption: string | undefined, defaultKmsKeyId: string): Sse {
   if (!SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
-    throw new OssError(400, 'InvalidEncryptionAlgorithmError', `The Encryption request you specified is not valid. Supported value: ${SSE_ALGORITHMS.join('/')}`, {}, '0016-00000803');
+    throw new OssError(
+      400,
+      'InvalidEncryptionAlgorithmError',
+      `The Encryption request you specified is not valid. Supported value: ${SSE_ALGORITHMS.join('/')}`,
+      {},
+      '0016-00000803',
+    );
   }
   if (algorithm !== 'KMS') {
-    if (keyId) throw Errors.invalidArgument('KMS key id is only allowed with the KMS algorithm.', 'x-oss-server-side-encryption-key-id', keyId);
-    if (dataEncryption) throw Errors.invalidArgument('Data encryption is only allowed with the KMS algorithm.', 'x-oss-server-side-data-encryption', dataEncryption);
+    if (keyId)
+      throw Errors.invalidArgument('KMS key id is only allowed with the KMS algorithm.', 'x-oss-server-side-encryption-key-id', keyId);
+    if (dataEncryption)
+      throw Errors.invalidArgument(
+        'Data encryption is only allowed with the KMS algorithm.',
+        'x-oss-server-side-data-encryption',
+        dataEncryption,
+      );
     return { algorithm: algorithm as SseAlgorithm };
   }
   if (dataEncryption !== undefined && dataEncryption !== 'SM4') {

@@ -48,7 +48,12 @@ function addressed(ctx: ObjectContext): ObjectVersion {
 }
 
 function emitCreated(ctx: ObjectContext, name: string, v: ObjectVersion, previousSize: number | undefined): void {
-  emitObjectEvent(ctx, name, { etag: v.etag, size: v.size, deltaSize: v.size - (previousSize ?? 0), contentType: v.contentHeaders['content-type'] });
+  emitObjectEvent(ctx, name, {
+    etag: v.etag,
+    size: v.size,
+    deltaSize: v.size - (previousSize ?? 0),
+    contentType: v.contentHeaders['content-type'],
+  });
 }
 
 // ---- PutObject / AppendObject -------------------------------------------------------------
@@ -101,7 +106,8 @@ export async function appendObject(ctx: ObjectContext): Promise<void> {
   checkKey(ctx.oss.key);
   const bucket = ctx.store.bucket(ctx.oss.bucket);
   const rawPosition = ctx.oss.query.position;
-  if (rawPosition === undefined || !/^\d+$/.test(rawPosition)) throw Errors.invalidArgument('position must be a non-negative integer', 'position', rawPosition ?? '');
+  if (rawPosition === undefined || !/^\d+$/.test(rawPosition))
+    throw Errors.invalidArgument('position must be a non-negative integer', 'position', rawPosition ?? '');
   const position = Number(rawPosition);
   const existing = ctx.store.current(ctx.oss.bucket, ctx.oss.key);
   if (existing && existing.objectType !== 'Appendable') {
@@ -183,7 +189,13 @@ function checkReadConditions(ctx: RequestContext, v: ObjectVersion): void {
 function followSymlink(ctx: ObjectContext, link: ObjectVersion): ObjectVersion {
   const target = ctx.store.current(ctx.oss.bucket, link.symlinkTarget ?? '');
   if (!target || target.objectType === 'Symlink') {
-    throw new OssError(404, 'SymlinkTargetNotExist', 'The symlink target object does not exist', { TargetName: link.symlinkTarget ?? '' }, '0026-00000010');
+    throw new OssError(
+      404,
+      'SymlinkTargetNotExist',
+      'The symlink target object does not exist',
+      { TargetName: link.symlinkTarget ?? '' },
+      '0026-00000010',
+    );
   }
   return target;
 }
@@ -201,7 +213,11 @@ export function parseRange(value: string | undefined, size: number): { start: nu
   let end: number;
   if (m[1] === '') {
     const suffix = Number(m[2]);
-    if (suffix === 0) throw new OssError(416, 'InvalidRange', 'The requested range cannot be satisfied', { RangeRequested: value, ActualObjectSize: String(size) });
+    if (suffix === 0)
+      throw new OssError(416, 'InvalidRange', 'The requested range cannot be satisfied', {
+        RangeRequested: value,
+        ActualObjectSize: String(size),
+      });
     start = Math.max(0, size - suffix);
     end = size - 1;
   } else {
@@ -210,7 +226,13 @@ export function parseRange(value: string | undefined, size: number): { start: nu
     if (m[2] !== '' && Number(m[2]) < start) return undefined;
   }
   if (start >= size) {
-    throw new OssError(416, 'InvalidRange', 'The requested range cannot be satisfied', { RangeRequested: value, ActualObjectSize: String(size) }, '0003-00000001');
+    throw new OssError(
+      416,
+      'InvalidRange',
+      'The requested range cannot be satisfied',
+      { RangeRequested: value, ActualObjectSize: String(size) },
+      '0003-00000001',
+    );
   }
   return { start, end };
 }
@@ -279,7 +301,8 @@ export async function deleteObject(ctx: ObjectContext): Promise<void> {
   if (result.deleteMarker) h['x-oss-delete-marker'] = 'true';
   if (result.versionId !== undefined) h['x-oss-version-id'] = result.versionId;
   send(ctx, 204, h);
-  const removed = result.deleteMarker && ctx.oss.query.versionId === undefined ? 'ObjectRemoved:DeleteMarkerCreated' : 'ObjectRemoved:DeleteObject';
+  const removed =
+    result.deleteMarker && ctx.oss.query.versionId === undefined ? 'ObjectRemoved:DeleteMarkerCreated' : 'ObjectRemoved:DeleteObject';
   emitObjectEvent(ctx, removed, { etag: '', size: 0, deltaSize: 0 });
 }
 
@@ -330,16 +353,24 @@ export async function copyObject(ctx: ObjectContext): Promise<void> {
   const src = source.version;
   forbidOverwrite(ctx);
   const directive = header(ctx, 'x-oss-metadata-directive') ?? 'COPY';
-  if (directive !== 'COPY' && directive !== 'REPLACE') throw Errors.invalidArgument('Unknown metadata directive', 'x-oss-metadata-directive', directive);
+  if (directive !== 'COPY' && directive !== 'REPLACE')
+    throw Errors.invalidArgument('Unknown metadata directive', 'x-oss-metadata-directive', directive);
   const tagDirective = header(ctx, 'x-oss-tagging-directive') ?? 'Copy';
-  if (tagDirective !== 'Copy' && tagDirective !== 'Replace') throw Errors.invalidArgument('Unknown tagging directive', 'x-oss-tagging-directive', tagDirective);
+  if (tagDirective !== 'Copy' && tagDirective !== 'Replace')
+    throw Errors.invalidArgument('Unknown tagging directive', 'x-oss-tagging-directive', tagDirective);
   const sse = requestedSse(ctx, bucket);
   const storageClass = requestedStorageClass(ctx, bucket.storageClass);
   const sameObject = source.bucket === ctx.oss.bucket && src.key === ctx.oss.key;
   const changesData =
     !sameObject || sse?.algorithm !== src.sse?.algorithm || sse?.keyId !== src.sse?.keyId || storageClass !== src.storageClass;
   if (changesData && src.size > ctx.settings.copyObjectLimitBytes) {
-    throw new OssError(400, 'EntityTooLarge', `CopyObject cannot change an object larger than ${ctx.settings.copyObjectLimitBytes} bytes; use UploadPartCopy.`, {}, '0017-00000802');
+    throw new OssError(
+      400,
+      'EntityTooLarge',
+      `CopyObject cannot change an object larger than ${ctx.settings.copyObjectLimitBytes} bytes; use UploadPartCopy.`,
+      {},
+      '0017-00000802',
+    );
   }
   const previous = ctx.store.current(ctx.oss.bucket, ctx.oss.key);
   const isLink = src.objectType === 'Symlink';
@@ -444,11 +475,7 @@ export async function putObjectAcl(ctx: ObjectContext): Promise<void> {
 
 export async function getObjectTagging(ctx: ObjectContext): Promise<void> {
   const v = addressed(ctx);
-  sendXml(
-    ctx,
-    toXml('Tagging', { TagSet: { Tag: v.tags.map(([Key, Value]) => ({ Key, Value })) } }),
-    versionHeader(ctx, v),
-  );
+  sendXml(ctx, toXml('Tagging', { TagSet: { Tag: v.tags.map(([Key, Value]) => ({ Key, Value })) } }), versionHeader(ctx, v));
 }
 
 export async function putObjectTagging(ctx: ObjectContext): Promise<void> {

@@ -48,16 +48,64 @@ type ObjectHandler = (ctx: ObjectContext) => Promise<void>;
  * overwrite an object with a lifecycle document).
  */
 const KNOWN_SUBRESOURCES = new Set([
-  'acl', 'append', 'bucketInfo', 'delete', 'encryption', 'location', 'partNumber', 'position', 'restore',
-  'symlink', 'tagging', 'uploadId', 'uploads', 'versionId', 'versioning', 'versions',
-  'continuation-token', 'response-content-type', 'response-content-language', 'response-expires',
-  'response-cache-control', 'response-content-disposition', 'response-content-encoding',
+  'acl',
+  'append',
+  'bucketInfo',
+  'delete',
+  'encryption',
+  'location',
+  'partNumber',
+  'position',
+  'restore',
+  'symlink',
+  'tagging',
+  'uploadId',
+  'uploads',
+  'versionId',
+  'versioning',
+  'versions',
+  'continuation-token',
+  'response-content-type',
+  'response-content-language',
+  'response-expires',
+  'response-cache-control',
+  'response-content-disposition',
+  'response-content-encoding',
 ]);
 const OTHER_OSS_SUBRESOURCES = new Set([
-  'lifecycle', 'cors', 'website', 'referer', 'logging', 'policy', 'replication', 'inventory', 'qos', 'worm',
-  'wormId', 'wormExtend', 'objectMeta', 'callback', 'callback-var', 'x-oss-process', 'process', 'live', 'img',
-  'cname', 'requestPayment', 'transferAcceleration', 'stat', 'comp', 'vod', 'startTime', 'endTime',
-  'resourceGroup', 'style', 'styleName', 'regionList', 'accessMonitor', 'x-oss-ac-source-ip',
+  'lifecycle',
+  'cors',
+  'website',
+  'referer',
+  'logging',
+  'policy',
+  'replication',
+  'inventory',
+  'qos',
+  'worm',
+  'wormId',
+  'wormExtend',
+  'objectMeta',
+  'callback',
+  'callback-var',
+  'x-oss-process',
+  'process',
+  'live',
+  'img',
+  'cname',
+  'requestPayment',
+  'transferAcceleration',
+  'stat',
+  'comp',
+  'vod',
+  'startTime',
+  'endTime',
+  'resourceGroup',
+  'style',
+  'styleName',
+  'regionList',
+  'accessMonitor',
+  'x-oss-ac-source-ip',
 ]);
 
 function route(o: OssRequest & { bucket: string }): Handler | undefined {
@@ -165,7 +213,16 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       }
       if (oss.bucket === undefined || oss.bucket === '') {
         if (method !== 'GET') throw new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
-        await bucketApi.listBuckets({ req, res, oss: { ...oss, bucket: '' }, requestId, accessKeyId: auth.accessKeyId, store, events, settings });
+        await bucketApi.listBuckets({
+          req,
+          res,
+          oss: { ...oss, bucket: '' },
+          requestId,
+          accessKeyId: auth.accessKeyId,
+          store,
+          events,
+          settings,
+        });
         status = res.statusCode;
         return;
       }
@@ -184,8 +241,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       await handler(ctx);
       status = res.statusCode;
     } catch (e) {
-      const err =
-        e instanceof OssError ? e : new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.');
+      const err = e instanceof OssError ? e : new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.');
       if (!(e instanceof OssError)) options.log?.(`internal error ${requestId}: ${(e as Error).stack ?? String(e)}`);
       status = err.status;
       sendError(req, res, err, requestId, hostId);

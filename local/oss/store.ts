@@ -144,7 +144,13 @@ export class Store {
     }
     for (const u of this.uploads.values()) {
       if (u.bucket === name) {
-        throw new OssError(409, 'BucketNotEmpty', 'The bucket has multipart uploads that are not aborted.', { BucketName: name }, '0015-00000302');
+        throw new OssError(
+          409,
+          'BucketNotEmpty',
+          'The bucket has multipart uploads that are not aborted.',
+          { BucketName: name },
+          '0015-00000302',
+        );
       }
     }
     this.buckets.delete(name);
@@ -160,7 +166,9 @@ export class Store {
   }
 
   version(bucket: string, key: string, versionId: string): ObjectVersion | undefined {
-    return this.state(bucket).versions.get(key)?.find((v) => v.versionId === versionId);
+    return this.state(bucket)
+      .versions.get(key)
+      ?.find((v) => v.versionId === versionId);
   }
 
   versionsOf(bucket: string, key: string): readonly ObjectVersion[] {
@@ -295,10 +303,7 @@ export class Store {
    * sealing it when `encrypt` is set. Fails (and stores nothing) if more than `maxSize`
    * bytes arrive or, when `expectedSize` is given, a different number.
    */
-  async writeData(
-    source: AsyncIterable<Buffer>,
-    opts: { encrypt: boolean; expectedSize?: number; maxSize: number },
-  ): Promise<WrittenData> {
+  async writeData(source: AsyncIterable<Buffer>, opts: { encrypt: boolean; expectedSize?: number; maxSize: number }): Promise<WrittenData> {
     const md5 = createHash('md5');
     const crc = new Crc64();
     let size = 0;

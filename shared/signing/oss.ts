@@ -50,19 +50,91 @@ export type VerifyResult =
  * (Go SDK v2 rule; see isV1SignedParam).
  */
 export const OSS_V1_SIGNED_SUBRESOURCES: ReadonlySet<string> = new Set([
-  'acl', 'uploads', 'location', 'cors', 'logging', 'website', 'referer', 'lifecycle', 'delete', 'append',
-  'tagging', 'objectMeta', 'uploadId', 'partNumber', 'security-token', 'position', 'img', 'style', 'styleName',
-  'replication', 'replicationProgress', 'replicationLocation', 'cname', 'bucketInfo', 'comp', 'qos', 'live',
-  'status', 'vod', 'startTime', 'endTime', 'symlink', 'x-oss-process', 'response-content-type',
-  'x-oss-traffic-limit', 'response-content-language', 'response-expires', 'response-cache-control',
-  'response-content-disposition', 'response-content-encoding', 'udf', 'udfName', 'udfImage', 'udfId',
-  'udfImageDesc', 'udfApplication', 'udfApplicationLog', 'restore', 'callback', 'callback-var', 'qosInfo',
-  'policy', 'stat', 'encryption', 'versions', 'versioning', 'versionId', 'requestPayment',
-  'x-oss-request-payer', 'sequential', 'inventory', 'inventoryId', 'continuation-token', 'asyncFetch', 'worm',
-  'wormId', 'wormExtend', 'withHashContext', 'x-oss-enable-md5', 'x-oss-enable-sha1', 'x-oss-enable-sha256',
-  'x-oss-hash-ctx', 'x-oss-md5-ctx', 'transferAcceleration', 'regionList', 'cloudboxes', 'x-oss-ac-source-ip',
-  'x-oss-ac-subnet-mask', 'x-oss-ac-vpc-id', 'x-oss-ac-forward-allow', 'metaQuery', 'resourceGroup', 'rtc',
-  'x-oss-async-process', 'responseHeader',
+  'acl',
+  'uploads',
+  'location',
+  'cors',
+  'logging',
+  'website',
+  'referer',
+  'lifecycle',
+  'delete',
+  'append',
+  'tagging',
+  'objectMeta',
+  'uploadId',
+  'partNumber',
+  'security-token',
+  'position',
+  'img',
+  'style',
+  'styleName',
+  'replication',
+  'replicationProgress',
+  'replicationLocation',
+  'cname',
+  'bucketInfo',
+  'comp',
+  'qos',
+  'live',
+  'status',
+  'vod',
+  'startTime',
+  'endTime',
+  'symlink',
+  'x-oss-process',
+  'response-content-type',
+  'x-oss-traffic-limit',
+  'response-content-language',
+  'response-expires',
+  'response-cache-control',
+  'response-content-disposition',
+  'response-content-encoding',
+  'udf',
+  'udfName',
+  'udfImage',
+  'udfId',
+  'udfImageDesc',
+  'udfApplication',
+  'udfApplicationLog',
+  'restore',
+  'callback',
+  'callback-var',
+  'qosInfo',
+  'policy',
+  'stat',
+  'encryption',
+  'versions',
+  'versioning',
+  'versionId',
+  'requestPayment',
+  'x-oss-request-payer',
+  'sequential',
+  'inventory',
+  'inventoryId',
+  'continuation-token',
+  'asyncFetch',
+  'worm',
+  'wormId',
+  'wormExtend',
+  'withHashContext',
+  'x-oss-enable-md5',
+  'x-oss-enable-sha1',
+  'x-oss-enable-sha256',
+  'x-oss-hash-ctx',
+  'x-oss-md5-ctx',
+  'transferAcceleration',
+  'regionList',
+  'cloudboxes',
+  'x-oss-ac-source-ip',
+  'x-oss-ac-subnet-mask',
+  'x-oss-ac-vpc-id',
+  'x-oss-ac-forward-allow',
+  'metaQuery',
+  'resourceGroup',
+  'rtc',
+  'x-oss-async-process',
+  'responseHeader',
 ]);
 
 const OSS_HEADER_PREFIX = 'x-oss-';
@@ -137,10 +209,14 @@ function canonicalResourceV1(req: OssRequest): string {
 export function stringToSignV1(req: OssRequest): string {
   const h = req.headers;
   let s =
-    req.method + '\n' +
-    (headerValue(h['content-md5']) ?? '') + '\n' +
-    (headerValue(h['content-type']) ?? '') + '\n' +
-    (headerValue(h['x-oss-date']) ?? headerValue(h['date']) ?? '') + '\n';
+    req.method +
+    '\n' +
+    (headerValue(h['content-md5']) ?? '') +
+    '\n' +
+    (headerValue(h['content-type']) ?? '') +
+    '\n' +
+    (headerValue(h['x-oss-date']) ?? headerValue(h['date']) ?? '') +
+    '\n';
   let names: string[] | undefined;
   for (const name in h) {
     if (name.startsWith(OSS_HEADER_PREFIX) && h[name] !== undefined) (names ??= []).push(name);
@@ -212,7 +288,16 @@ function canonicalRequestV4(req: OssRequest, additional: readonly string[]): str
   for (const name of signed) headers += name + ':' + (headerValue(h[name]) ?? '').trim() + '\n';
 
   return (
-    req.method + '\n' + uri + '\n' + query + '\n' + headers + '\n' + additional.join(';') + '\n' +
+    req.method +
+    '\n' +
+    uri +
+    '\n' +
+    query +
+    '\n' +
+    headers +
+    '\n' +
+    additional.join(';') +
+    '\n' +
     (headerValue(h['x-oss-content-sha256']) ?? UNSIGNED_PAYLOAD)
   );
 }
@@ -229,7 +314,9 @@ function signingKeyV4(secret: string, day: string, region: string): Buffer {
   const id = day + '\n' + region + '\n' + secret;
   let key = signingKeyCache.get(id);
   if (key === undefined) {
-    const kDate = createHmac('sha256', 'aliyun_v4' + secret).update(day).digest();
+    const kDate = createHmac('sha256', 'aliyun_v4' + secret)
+      .update(day)
+      .digest();
     const kRegion = createHmac('sha256', kDate).update(region).digest();
     const kProduct = createHmac('sha256', kRegion).update(V4_PRODUCT).digest();
     key = createHmac('sha256', kProduct).update(V4_TERMINATOR).digest();
@@ -240,7 +327,9 @@ function signingKeyV4(secret: string, day: string, region: string): Buffer {
 }
 
 function signatureV4(secret: string, day: string, region: string, stringToSign: string): string {
-  return createHmac('sha256', signingKeyV4(secret, day, region)).update(stringToSign, 'utf8').digest('hex');
+  return createHmac('sha256', signingKeyV4(secret, day, region))
+    .update(stringToSign, 'utf8')
+    .digest('hex');
 }
 
 /** Lower-case, de-duplicate, drop headers V4 signs anyway, sort (ali-oss fixAdditionalHeaders). */
@@ -276,9 +365,15 @@ export function authorizationV4(req: OssRequest, creds: Credentials, region: str
   const scope = day + '/' + std + '/' + V4_PRODUCT + '/' + V4_TERMINATOR;
   const signature = signatureV4(creds.accessKeySecret, day, std, stringToSignV4(date, scope, canonicalRequestV4(req, additional)));
   return (
-    V4_ALGORITHM + ' Credential=' + creds.accessKeyId + '/' + scope + ',' +
+    V4_ALGORITHM +
+    ' Credential=' +
+    creds.accessKeyId +
+    '/' +
+    scope +
+    ',' +
     (additional.length > 0 ? 'AdditionalHeaders=' + additional.join(';') + ',' : '') +
-    'Signature=' + signature
+    'Signature=' +
+    signature
   );
 }
 
@@ -294,7 +389,12 @@ function parseIsoBasic(s: string): number {
     }
     return n;
   };
-  const y = num(0, 4), mo = num(4, 6), d = num(6, 8), hh = num(9, 11), mm = num(11, 13), ss = num(13, 15);
+  const y = num(0, 4),
+    mo = num(4, 6),
+    d = num(6, 8),
+    hh = num(9, 11),
+    mm = num(11, 13),
+    ss = num(13, 15);
   if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && hh <= 23 && mm <= 59 && ss <= 60)) return NaN;
   return Date.UTC(y, mo - 1, d, hh, mm, ss);
 }
@@ -338,8 +438,7 @@ function fail(status: 400 | 403, code: VerifyFailure['code'], message: string): 
   return { ok: false, status, code, message };
 }
 
-const MSG_MISMATCH =
-  'The request signature we calculated does not match the signature you provided. Check your key and signing method.';
+const MSG_MISMATCH = 'The request signature we calculated does not match the signature you provided. Check your key and signing method.';
 
 /** Signature comparison without a timing side channel (lengths are public: fixed by the algorithm). */
 function sameSignature(expected: string, provided: string): boolean {
@@ -417,7 +516,8 @@ export function verifyOssRequest(
       else if (part !== '') return fail(400, 'InvalidArgument', 'Authorization header is invalid.');
       start = end + 1;
     }
-    if (!credential || !provided) return fail(400, 'InvalidArgument', 'Authorization header is invalid: it needs Credential and Signature.');
+    if (!credential || !provided)
+      return fail(400, 'InvalidArgument', 'Authorization header is invalid: it needs Credential and Signature.');
     // Credential=<ak>/<yyyymmdd>/<region>/<product>/aliyun_v4_request
     const p4 = credential.lastIndexOf('/');
     const p3 = p4 > 0 ? credential.lastIndexOf('/', p4 - 1) : -1;
@@ -441,7 +541,8 @@ export function verifyOssRequest(
     if (product !== V4_PRODUCT || terminator !== V4_TERMINATOR) {
       return fail(400, 'InvalidArgument', 'Authorization header is invalid: the Credential scope must end in /oss/aliyun_v4_request.');
     }
-    if (day !== date.slice(0, 8)) return fail(400, 'InvalidArgument', 'Invalid signing date in Authorization header: it must match x-oss-date.');
+    if (day !== date.slice(0, 8))
+      return fail(400, 'InvalidArgument', 'Invalid signing date in Authorization header: it must match x-oss-date.');
     if (region !== expectedRegion) {
       return fail(400, 'InvalidArgument', `Invalid signing region in Authorization header: expected ${expectedRegion}, got ${region}.`);
     }
@@ -455,7 +556,11 @@ export function verifyOssRequest(
       additional = additionalRaw.split(';');
       for (const name of additional) {
         if (name === '' || name !== name.toLowerCase() || h[name] === undefined) {
-          return fail(400, 'InvalidArgument', `AdditionalHeaders names ${JSON.stringify(name)}, which the request does not carry (names must be lower-case).`);
+          return fail(
+            400,
+            'InvalidArgument',
+            `AdditionalHeaders names ${JSON.stringify(name)}, which the request does not carry (names must be lower-case).`,
+          );
         }
       }
     }
@@ -465,7 +570,11 @@ export function verifyOssRequest(
     return securityToken === undefined ? { ok: true, accessKeyId, version: 'v4' } : { ok: true, accessKeyId, securityToken, version: 'v4' };
   }
 
-  return fail(400, 'InvalidArgument', 'Authorization header is invalid: expected "OSS <ak>:<signature>" or "OSS4-HMAC-SHA256 Credential=…".');
+  return fail(
+    400,
+    'InvalidArgument',
+    'Authorization header is invalid: expected "OSS <ak>:<signature>" or "OSS4-HMAC-SHA256 Credential=…".',
+  );
 }
 
 // ---------------------------------------------------------------------------------------

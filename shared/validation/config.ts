@@ -109,8 +109,7 @@ export type EnvRule<N extends string> = (env: Readonly<Record<string, unknown>>)
 
 /** `variable` may be set only when `other` equals `value`. */
 export function onlyWhen<N extends string>(variable: N, other: N, value: string): EnvRule<N> {
-  return (env) =>
-    env[variable] !== undefined && env[other] !== value ? [variable, `is only allowed when ${other}=${value}`] : undefined;
+  return (env) => (env[variable] !== undefined && env[other] !== value ? [variable, `is only allowed when ${other}=${value}`] : undefined);
 }
 
 // --- schema, loader, error --------------------------------------------------------------

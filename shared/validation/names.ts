@@ -50,11 +50,9 @@ function isLowSurrogate(c: number): boolean {
   return c >= 0xdc00 && c <= 0xdfff;
 }
 
-export const BucketNameSchema = z
-  .string()
-  .refine(isValidBucketName, {
-    error: 'bucket name must be 3-63 characters of lower-case letters, digits and hyphens, not starting or ending with a hyphen',
-  });
+export const BucketNameSchema = z.string().refine(isValidBucketName, {
+  error: 'bucket name must be 3-63 characters of lower-case letters, digits and hyphens, not starting or ending with a hyphen',
+});
 export type BucketName = z.infer<typeof BucketNameSchema>;
 
 export const ObjectKeySchema = z.string().superRefine((key, ctx) => {

@@ -34,7 +34,13 @@ function startLocal(args: string[]): Promise<{ child: ChildProcess; ready: Ready
 const exitCode = (child: ChildProcess) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
 const clientFor = (ready: Ready, bucket: string) =>
-  new OSS({ endpoint: ready.oss, region: `oss-${ready.region}`, accessKeyId: ready.accessKeyId, accessKeySecret: ready.accessKeySecret, bucket });
+  new OSS({
+    endpoint: ready.oss,
+    region: `oss-${ready.region}`,
+    accessKeyId: ready.accessKeyId,
+    accessKeySecret: ready.accessKeySecret,
+    bucket,
+  });
 
 beforeAll(() => {
   execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
@@ -42,10 +48,24 @@ beforeAll(() => {
 
 describe('oss-sse local', () => {
   it('prints exactly one JSON ready line, serves a real client, logs requests to stderr, exits 0 on SIGTERM', async () => {
-    const { child, ready, stdoutLines } = await startLocal(['--memory', '--access-key-id', 'AK-e2e', '--access-key-secret', 'SK-e2e', '--region', 'cn-shanghai']);
+    const { child, ready, stdoutLines } = await startLocal([
+      '--memory',
+      '--access-key-id',
+      'AK-e2e',
+      '--access-key-secret',
+      'SK-e2e',
+      '--region',
+      'cn-shanghai',
+    ]);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    expect(ready).toEqual({ ready: true, oss: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), region: 'cn-shanghai', accessKeyId: 'AK-e2e', accessKeySecret: 'SK-e2e' });
+    expect(ready).toEqual({
+      ready: true,
+      oss: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      region: 'cn-shanghai',
+      accessKeyId: 'AK-e2e',
+      accessKeySecret: 'SK-e2e',
+    });
     const c = clientFor(ready, 'e2e');
     await c.putBucket('e2e');
     await c.put('k', Buffer.from('v'));

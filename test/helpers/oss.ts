@@ -39,7 +39,16 @@ export async function startTestOss(options: Partial<OssServerOptions> = {}): Pro
       return new OSS({
         accessKeyId: opts.accessKeyId ?? TEST_AK,
         accessKeySecret: opts.accessKeySecret ?? TEST_SECRET,
-        ...(opts.stsToken ? { stsToken: opts.stsToken, refreshSTSToken: async () => ({ accessKeyId: opts.accessKeyId ?? TEST_AK, accessKeySecret: opts.accessKeySecret ?? TEST_SECRET, stsToken: opts.stsToken as string }) } : {}),
+        ...(opts.stsToken
+          ? {
+              stsToken: opts.stsToken,
+              refreshSTSToken: async () => ({
+                accessKeyId: opts.accessKeyId ?? TEST_AK,
+                accessKeySecret: opts.accessKeySecret ?? TEST_SECRET,
+                stsToken: opts.stsToken as string,
+              }),
+            }
+          : {}),
         ...(opts.bucket ? { bucket: opts.bucket } : {}),
         region: `oss-${server.region}`,
         endpoint: server.url,

@@ -10,7 +10,9 @@ beforeAll(async () => {
 afterAll(async () => t.close());
 
 /** ali-oss errors carry OSS's code/status/requestId; a resolved promise is a test failure. */
-async function ossError(p: Promise<unknown>): Promise<{ code: string; status: number; requestId?: string; ecCode?: string; message: string }> {
+async function ossError(
+  p: Promise<unknown>,
+): Promise<{ code: string; status: number; requestId?: string; ecCode?: string; message: string }> {
   try {
     await p;
   } catch (e) {
@@ -63,7 +65,9 @@ describe('buckets', () => {
     const res = await t.client().putBucket('created-bucket', { storageClass: 'IA' } as never);
     t.server.events.off('bucket', listener);
     expect(res.bucket).toBe('created-bucket');
-    expect(events).toEqual([expect.objectContaining({ type: 'oss:BucketCreated:PutBucket', subject: expect.stringMatching(/:created-bucket$/) })]);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'oss:BucketCreated:PutBucket', subject: expect.stringMatching(/:created-bucket$/) }),
+    ]);
     const info = await t.client().getBucketInfo('created-bucket');
     expect(info.bucket.StorageClass).toBe('IA');
     expect(info.bucket.Name).toBe('created-bucket');
@@ -74,7 +78,10 @@ describe('buckets', () => {
     await c.putBucket('dup-bucket');
     expect((await ossError(c.putBucket('dup-bucket'))).code).toBe('BucketAlreadyExists');
     // ali-oss validates names itself, so send the bad name through its generic request path.
-    const raw = c as unknown as { request(p: Record<string, unknown>): Promise<unknown>; _bucketRequestParams(m: string, b: string): Record<string, unknown> };
+    const raw = c as unknown as {
+      request(p: Record<string, unknown>): Promise<unknown>;
+      _bucketRequestParams(m: string, b: string): Record<string, unknown>;
+    };
     const params = raw._bucketRequestParams('PUT', 'Bad_Bucket');
     const err = await ossError(raw.request({ ...params, successStatuses: [200] }));
     expect([err.status, err.code]).toEqual([400, 'InvalidBucketName']);

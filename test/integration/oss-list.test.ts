@@ -53,7 +53,14 @@ interface VersionsResult {
   nextKeyMarker: string | null;
   nextVersionIdMarker: string | null;
 }
-type VersionsQuery = { prefix?: string; delimiter?: string; keyMarker?: string; versionIdMarker?: string; 'max-keys'?: number | string; 'encoding-type'?: string };
+type VersionsQuery = {
+  prefix?: string;
+  delimiter?: string;
+  keyMarker?: string;
+  versionIdMarker?: string;
+  'max-keys'?: number | string;
+  'encoding-type'?: string;
+};
 const getVersions = (c: OSS, q: VersionsQuery) =>
   (c as unknown as { getBucketVersions(q: VersionsQuery): Promise<VersionsResult> }).getBucketVersions(q);
 
@@ -92,9 +99,37 @@ function childText(children: Ordered, name: string): string | undefined {
 
 describe('prefixEnd (seek past every key with a prefix)', () => {
   const samples = [
-    '', 'a', 'a/', 'a/b', 'a0', 'a.', 'a/\uFFFD', 'a/\uFFFF', 'a/\u{1F600}', 'a/\uE000', 'a/\uD7FF', 'a/\u{10FFFF}',
-    'a\u{10FFFF}', 'a\u{10FFFF}x', 'b', '\uE000', '\uE000/x', '\u{1F600}', '\u{1F600}/', '\u{1F600}0', '\u{1F601}',
-    '\uFFFF', '\uFFFF/', '\u{10000}', '\uD7FF', '\uD7FFz', 'é', 'é/x', 'ê', '中', '中/文',
+    '',
+    'a',
+    'a/',
+    'a/b',
+    'a0',
+    'a.',
+    'a/\uFFFD',
+    'a/\uFFFF',
+    'a/\u{1F600}',
+    'a/\uE000',
+    'a/\uD7FF',
+    'a/\u{10FFFF}',
+    'a\u{10FFFF}',
+    'a\u{10FFFF}x',
+    'b',
+    '\uE000',
+    '\uE000/x',
+    '\u{1F600}',
+    '\u{1F600}/',
+    '\u{1F600}0',
+    '\u{1F601}',
+    '\uFFFF',
+    '\uFFFF/',
+    '\u{10000}',
+    '\uD7FF',
+    '\uD7FFz',
+    'é',
+    'é/x',
+    'ê',
+    '中',
+    '中/文',
   ];
 
   it('bounds exactly the keys that start with the prefix, in UTF-8 byte order', () => {
@@ -131,9 +166,32 @@ describe('prefixEnd (seek past every key with a prefix)', () => {
 // ---- ListObjects / ListObjectsV2 ----------------------------------------------------------------------
 
 const KEYS = [
-  'a b', 'a+b', 'a%b', 'a&b<c>', 'a/1', 'a/2', 'a/b/c', 'a0', 'b', 'é', 'ü/1', 'ü/2', '\uE000x', '\uE001/y', '\u{1F600}',
-  '\u{1F600}/in-emoji', 'photos/2024/a.jpg', 'photos/2024/b.jpg', 'photos/2025/c.jpg', 'photos/readme', 'x/\uFFFD',
-  'x/\u{1F600}', 'x0', 'z', '中文/文件', '中文档',
+  'a b',
+  'a+b',
+  'a%b',
+  'a&b<c>',
+  'a/1',
+  'a/2',
+  'a/b/c',
+  'a0',
+  'b',
+  'é',
+  'ü/1',
+  'ü/2',
+  '\uE000x',
+  '\uE001/y',
+  '\u{1F600}',
+  '\u{1F600}/in-emoji',
+  'photos/2024/a.jpg',
+  'photos/2024/b.jpg',
+  'photos/2025/c.jpg',
+  'photos/readme',
+  'x/\uFFFD',
+  'x/\u{1F600}',
+  'x0',
+  'z',
+  '中文/文件',
+  '中文档',
 ];
 const SORTED = [...KEYS].sort(utf8Order);
 
@@ -200,7 +258,12 @@ describe('ListObjects and ListObjectsV2 (OSS key order, pagination)', () => {
 
   it('prefix narrows the listing; a marker before the prefix starts at the prefix', async () => {
     const r = await c.list({ prefix: 'photos/', marker: 'a', 'max-keys': 100 }, {});
-    expect(r.objects.map((o: { name: string }) => o.name)).toEqual(['photos/2024/a.jpg', 'photos/2024/b.jpg', 'photos/2025/c.jpg', 'photos/readme']);
+    expect(r.objects.map((o: { name: string }) => o.name)).toEqual([
+      'photos/2024/a.jpg',
+      'photos/2024/b.jpg',
+      'photos/2025/c.jpg',
+      'photos/readme',
+    ]);
     const none = await c.listV2({ prefix: 'photos/', 'start-after': 'photos/x', 'max-keys': 100 });
     expect(none.objects).toEqual([]);
     expect(none.keyCount).toBe(0);
@@ -366,9 +429,9 @@ describe('ListObjectVersions', () => {
 
   /** The expected listing: keys in UTF-8 order, each key's versions newest first. */
   const expected = () =>
-    [...history.keys()].sort(utf8Order).flatMap((key) =>
-      [...(history.get(key) ?? [])].reverse().map((v, i) => ({ key, id: v.id, marker: v.marker, latest: i === 0 })),
-    );
+    [...history.keys()]
+      .sort(utf8Order)
+      .flatMap((key) => [...(history.get(key) ?? [])].reverse().map((v, i) => ({ key, id: v.id, marker: v.marker, latest: i === 0 })));
 
   /** Versions and delete markers of one response, in document order. */
   const entriesOf = (xml: string) =>
@@ -396,7 +459,13 @@ describe('ListObjectVersions', () => {
     const current = await c.listV2({ delimiter: '/' });
     expect(current.objects.map((o: { name: string }) => o.name)).toEqual(['doc.txt', '\uE000', '\u{1F600}']);
     expect(current.prefixes).toEqual(['dir/']);
-    expect((await c.list({ 'max-keys': 100 }, {})).objects.map((o: { name: string }) => o.name)).toEqual(['dir/a', 'dir/b', 'doc.txt', '\uE000', '\u{1F600}']);
+    expect((await c.list({ 'max-keys': 100 }, {})).objects.map((o: { name: string }) => o.name)).toEqual([
+      'dir/a',
+      'dir/b',
+      'doc.txt',
+      '\uE000',
+      '\u{1F600}',
+    ]);
   });
 
   it('pages by key-marker and version-id-marker visit every version exactly once, in order', async () => {
@@ -433,14 +502,28 @@ describe('ListObjectVersions', () => {
   it('delimiter rolls versions up into common prefixes, including folders holding only delete markers', async () => {
     const r = await getVersions(c, { delimiter: '/', 'max-keys': 1000 });
     expect(r.prefixes).toEqual(['dir/', 'trash/']);
-    expect([...new Set([...r.objects, ...r.deleteMarker].map((o: { name: string }) => o.name))].sort(utf8Order)).toEqual(['doc.txt', 'gone.txt', '\uE000', '\u{1F600}']);
+    expect([...new Set([...r.objects, ...r.deleteMarker].map((o: { name: string }) => o.name))].sort(utf8Order)).toEqual([
+      'doc.txt',
+      'gone.txt',
+      '\uE000',
+      '\u{1F600}',
+    ]);
     // Paging one entry at a time lists each prefix once, resuming after it by key-marker alone.
     const entries: string[] = [];
     let keyMarker: string | undefined;
     let versionIdMarker: string | undefined;
     for (let i = 0; i < 100; i++) {
-      const p = await getVersions(c, { delimiter: '/', 'max-keys': 1, ...(keyMarker ? { keyMarker } : {}), ...(versionIdMarker ? { versionIdMarker } : {}) });
-      entries.push(...(p.prefixes ?? []), ...p.objects.map((o) => `${o.name}@${o.versionId}`), ...p.deleteMarker.map((o) => `${o.name}@${o.versionId}`));
+      const p = await getVersions(c, {
+        delimiter: '/',
+        'max-keys': 1,
+        ...(keyMarker ? { keyMarker } : {}),
+        ...(versionIdMarker ? { versionIdMarker } : {}),
+      });
+      entries.push(
+        ...(p.prefixes ?? []),
+        ...p.objects.map((o) => `${o.name}@${o.versionId}`),
+        ...p.deleteMarker.map((o) => `${o.name}@${o.versionId}`),
+      );
       if (!p.isTruncated) break;
       keyMarker = p.nextKeyMarker ?? undefined;
       versionIdMarker = p.nextVersionIdMarker ?? undefined;
@@ -460,8 +543,14 @@ describe('ListObjectVersions', () => {
   it('refuses a version-id marker without a key marker, or one the key never had', async () => {
     const raw = c as unknown as { getBucketVersions(q: Record<string, string>): Promise<unknown> };
     // ali-oss refuses the first case itself; send it with an empty key marker to reach the server.
-    expect(await ossError(raw.getBucketVersions({ keyMarker: '', versionIdMarker: 'CAEQabc' }))).toMatchObject({ status: 400, code: 'InvalidArgument' });
-    expect(await ossError(getVersions(c, { keyMarker: 'doc.txt', versionIdMarker: 'CAEQnotAVersion' }))).toMatchObject({ status: 400, code: 'InvalidArgument' });
+    expect(await ossError(raw.getBucketVersions({ keyMarker: '', versionIdMarker: 'CAEQabc' }))).toMatchObject({
+      status: 400,
+      code: 'InvalidArgument',
+    });
+    expect(await ossError(getVersions(c, { keyMarker: 'doc.txt', versionIdMarker: 'CAEQnotAVersion' }))).toMatchObject({
+      status: 400,
+      code: 'InvalidArgument',
+    });
   });
 
   it('an unversioned bucket lists each object once with version id null', async () => {
@@ -513,8 +602,18 @@ describe('large listings', () => {
     await t.client().putBucket(bucket);
     const store = t.server.store;
     const template: Omit<ObjectVersion, 'versionId' | 'bucket' | 'key'> = {
-      isDeleteMarker: false, lastModified: Date.now(), etag: '"D41D8CD98F00B204E9800998ECF8427E"', size: 0, crc64: '0',
-      objectType: 'Normal', storageClass: 'Standard', contentHeaders: {}, userMeta: {}, acl: 'default', tags: [], segments: [],
+      isDeleteMarker: false,
+      lastModified: Date.now(),
+      etag: '"D41D8CD98F00B204E9800998ECF8427E"',
+      size: 0,
+      crc64: '0',
+      objectType: 'Normal',
+      storageClass: 'Standard',
+      contentHeaders: {},
+      userMeta: {},
+      acl: 'default',
+      tags: [],
+      segments: [],
       owner: accountId(),
     };
     // Seeded straight into the store (in order, so each insert appends): 40,000 keys via HTTP would be slow.
@@ -542,12 +641,25 @@ describe('large listings', () => {
 
       pulled = 0;
       const mid = await c.list({ marker: 'big/010000', 'max-keys': 5 }, {});
-      expect(mid.objects.map((o: { name: string }) => o.name)).toEqual(['big/010001', 'big/010002', 'big/010003', 'big/010004', 'big/010005']);
+      expect(mid.objects.map((o: { name: string }) => o.name)).toEqual([
+        'big/010001',
+        'big/010002',
+        'big/010003',
+        'big/010004',
+        'big/010005',
+      ]);
       expect(pulled).toBeLessThanOrEqual(6);
 
       pulled = 0;
-      const next = await c.listV2({ 'continuation-token': (await c.listV2({ 'start-after': 'big\u{1F600}/015000', 'max-keys': 2 })).nextContinuationToken, 'max-keys': 3 });
-      expect(next.objects.map((o: { name: string }) => o.name)).toEqual(['big\u{1F600}/015003', 'big\u{1F600}/015004', 'big\u{1F600}/015005']);
+      const next = await c.listV2({
+        'continuation-token': (await c.listV2({ 'start-after': 'big\u{1F600}/015000', 'max-keys': 2 })).nextContinuationToken,
+        'max-keys': 3,
+      });
+      expect(next.objects.map((o: { name: string }) => o.name)).toEqual([
+        'big\u{1F600}/015003',
+        'big\u{1F600}/015004',
+        'big\u{1F600}/015005',
+      ]);
       expect(pulled).toBeLessThanOrEqual(2 + 1 + 3 + 1);
     } finally {
       store.keysFrom = keysFrom;

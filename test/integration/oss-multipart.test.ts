@@ -47,7 +47,10 @@ const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 const md5Etag = (b: Buffer) => `"${md5(b).toString('hex').toUpperCase()}"`;
 /** OSS's multipart ETag computed independently from the part contents. */
 const multipartEtag = (parts: Buffer[]) =>
-  `"${createHash('md5').update(Buffer.concat(parts.map(md5))).digest('hex').toUpperCase()}-${parts.length}"`;
+  `"${createHash('md5')
+    .update(Buffer.concat(parts.map(md5)))
+    .digest('hex')
+    .toUpperCase()}-${parts.length}"`;
 const headersOf = (res: unknown) => (res as { headers: Record<string, string> }).headers;
 
 /**
@@ -246,7 +249,18 @@ describe('Initiate / UploadPart / Complete with the real client', () => {
     const p1 = big();
     const { uploadId, etags } = await uploadAll(c(), name, [p1, Buffer.from('b')]);
     const loose = (etags[0] as string).replace(/"/g, '').toLowerCase();
-    const r = await raw(c(), 'POST', name, { uploadId }, { content: completeXml([[1, loose], [2, etags[1] as string]]) });
+    const r = await raw(
+      c(),
+      'POST',
+      name,
+      { uploadId },
+      {
+        content: completeXml([
+          [1, loose],
+          [2, etags[1] as string],
+        ]),
+      },
+    );
     expect(r.status).toBe(200);
     expect(r.headers.etag).toBe(multipartEtag([p1, Buffer.from('b')]));
   });
@@ -381,9 +395,15 @@ describe('UploadPartCopy', () => {
   it('answers with a CopyPartResult document', async () => {
     const name = 'copy/doc.bin';
     const { uploadId } = await c().initMultipartUpload(name);
-    const r = await raw(c(), 'PUT', name, { partNumber: '1', uploadId }, {
-      headers: { 'x-oss-copy-source': `/${bucket}/${encodeURIComponent(sourceKey)}`, 'x-oss-copy-source-range': 'bytes=0-99' },
-    });
+    const r = await raw(
+      c(),
+      'PUT',
+      name,
+      { partNumber: '1', uploadId },
+      {
+        headers: { 'x-oss-copy-source': `/${bucket}/${encodeURIComponent(sourceKey)}`, 'x-oss-copy-source-range': 'bytes=0-99' },
+      },
+    );
     expect(r.body).toContain('<CopyPartResult>');
     expect(r.body).toMatch(/<LastModified>\d{4}-\d\d-\d\dT[\d:.]+Z<\/LastModified>/);
     expect(r.body).toContain(md5Etag(source.subarray(0, 100)).replace(/"/g, ''));
@@ -396,7 +416,14 @@ describe('UploadPartCopy', () => {
     const put = await vc.put('vsource.bin', randomBytes(1000));
     const versionId = headersOf(put.res)['x-oss-version-id'];
     const { uploadId } = await c().initMultipartUpload('copy/from-versioned.bin');
-    const r = await c().uploadPartCopy('copy/from-versioned.bin', uploadId, 1, '0-9', { sourceKey: 'vsource.bin', sourceBucketName: versionedBucket }, {});
+    const r = await c().uploadPartCopy(
+      'copy/from-versioned.bin',
+      uploadId,
+      1,
+      '0-9',
+      { sourceKey: 'vsource.bin', sourceBucketName: versionedBucket },
+      {},
+    );
     expect(headersOf(r.res)['x-oss-copy-source-version-id']).toBe(versionId);
   });
 
@@ -404,7 +431,9 @@ describe('UploadPartCopy', () => {
     const name = 'copy/pinned.bin';
     const { uploadId } = await c().initMultipartUpload(name);
     const e = await ossError(
-      c().uploadPartCopy(name, uploadId, 1, '0-9', src, { headers: { 'x-oss-copy-source-if-match': '"0123456789ABCDEF0123456789ABCDEF"' } }),
+      c().uploadPartCopy(name, uploadId, 1, '0-9', src, {
+        headers: { 'x-oss-copy-source-if-match': '"0123456789ABCDEF0123456789ABCDEF"' },
+      }),
     );
     expect([e.status, e.code]).toEqual([412, 'PreconditionFailed']);
     const ok = await c().uploadPartCopy(name, uploadId, 1, '0-9', src, { headers: { 'x-oss-copy-source-if-match': md5Etag(source) } });
@@ -422,7 +451,9 @@ describe('UploadPartCopy', () => {
 
   it('answers 404 NoSuchKey for a missing source', async () => {
     const { uploadId } = await c().initMultipartUpload('copy/missing.bin');
-    const e = await ossError(c().uploadPartCopy('copy/missing.bin', uploadId, 1, '0-1', { sourceKey: 'nope', sourceBucketName: bucket }, {}));
+    const e = await ossError(
+      c().uploadPartCopy('copy/missing.bin', uploadId, 1, '0-1', { sourceKey: 'nope', sourceBucketName: bucket }, {}),
+    );
     expect([e.status, e.code]).toEqual([404, 'NoSuchKey']);
   });
 });
@@ -435,7 +466,15 @@ describe('ListParts / ListMultipartUploads / Abort', () => {
     for (const n of [3, 1, 2]) await c().uploadPart(name, uploadId, n, bodies[n - 1], 0, bodies[n - 1]!.length);
 
     const page1 = await c().listParts(name, uploadId, { 'max-parts': 2 } as OSS.ListPartsQuery);
-    expect(page1).toMatchObject({ uploadId, bucket, name, maxParts: '2', isTruncated: 'true', nextPartNumberMarker: '2', partNumberMarker: '0' });
+    expect(page1).toMatchObject({
+      uploadId,
+      bucket,
+      name,
+      maxParts: '2',
+      isTruncated: 'true',
+      nextPartNumberMarker: '2',
+      partNumberMarker: '0',
+    });
     const parts = page1.parts as unknown as Array<Record<string, string>>;
     expect(parts.map((p) => p.PartNumber)).toEqual(['1', '2']);
     expect(parts[0]).toMatchObject({ ETag: md5Etag(bodies[0]!), Size: '3', HashCrc64ecma: crc64(bodies[0]!) });
@@ -537,10 +576,7 @@ describe('errors', () => {
   it('refuses SSE headers on UploadPart (400 InvalidArgument)', async () => {
     const name = 'err/sse-part.bin';
     const { uploadId } = await c().initMultipartUpload(name, { headers: { 'x-oss-server-side-encryption': 'KMS' } });
-    for (const h of [
-      { 'x-oss-server-side-encryption-key-id': 'cmk-1' },
-      { 'x-oss-server-side-data-encryption': 'SM4' },
-    ]) {
+    for (const h of [{ 'x-oss-server-side-encryption-key-id': 'cmk-1' }, { 'x-oss-server-side-data-encryption': 'SM4' }]) {
       const e = await ossError(c().uploadPart(name, uploadId, 1, Buffer.from('x'), 0, 1, { headers: h } as OSS.RequestOptions));
       expect([e.status, e.code]).toEqual([400, 'InvalidArgument']);
     }
@@ -556,7 +592,9 @@ describe('errors', () => {
     const name = 'err/md5.bin';
     const { uploadId } = await c().initMultipartUpload(name);
     const e = await ossError(
-      c().uploadPart(name, uploadId, 1, Buffer.from('payload'), 0, 7, { headers: { 'Content-MD5': md5(Buffer.from('other')).toString('base64') } } as OSS.RequestOptions),
+      c().uploadPart(name, uploadId, 1, Buffer.from('payload'), 0, 7, {
+        headers: { 'Content-MD5': md5(Buffer.from('other')).toString('base64') },
+      } as OSS.RequestOptions),
     );
     expect([e.status, e.code]).toEqual([400, 'InvalidDigest']);
     expect((await c().listParts(name, uploadId, {} as OSS.ListPartsQuery)).parts).toEqual([]);
@@ -566,8 +604,14 @@ describe('errors', () => {
     const name = 'err/order.bin';
     const { uploadId, etags } = await uploadAll(c(), name, [big(), Buffer.from('b')]);
     for (const parts of [
-      [[2, etags[1]], [1, etags[0]]],
-      [[1, etags[0]], [1, etags[0]]],
+      [
+        [2, etags[1]],
+        [1, etags[0]],
+      ],
+      [
+        [1, etags[0]],
+        [1, etags[0]],
+      ],
     ] as Array<Array<[number, string]>>) {
       const e = await ossError(raw(c(), 'POST', name, { uploadId }, { content: completeXml(parts) }));
       expect([e.status, e.code]).toEqual([400, 'InvalidPartOrder']);

@@ -19,7 +19,17 @@ async function seal(plain: Buffer, pieceSize = 7000) {
   const { dataKey, wrappedKey } = cipher.newDataKey();
   const sealed = await collect(cipher.seal(dataKey, pieces(plain, pieceSize)));
   const open = (start: number, end: number) =>
-    collect(cipher.open(cipher.unwrap(wrappedKey), async function* (a, b) { yield sealed.subarray(a, b); }, plain.length, start, end));
+    collect(
+      cipher.open(
+        cipher.unwrap(wrappedKey),
+        async function* (a, b) {
+          yield sealed.subarray(a, b);
+        },
+        plain.length,
+        start,
+        end,
+      ),
+    );
   return { sealed, open, wrappedKey };
 }
 
@@ -35,7 +45,13 @@ describe('AtRestCipher', () => {
 
   it('opens any range, including ranges across chunk boundaries', async () => {
     const { open } = await seal(plain);
-    for (const [a, b] of [[0, 1], [CHUNK - 3, CHUNK + 3], [CHUNK, 2 * CHUNK], [5, 3 * CHUNK + 1234], [3 * CHUNK + 1000, 3 * CHUNK + 1234]] as const) {
+    for (const [a, b] of [
+      [0, 1],
+      [CHUNK - 3, CHUNK + 3],
+      [CHUNK, 2 * CHUNK],
+      [5, 3 * CHUNK + 1234],
+      [3 * CHUNK + 1000, 3 * CHUNK + 1234],
+    ] as const) {
       expect((await open(a, b)).equals(plain.subarray(a, b))).toBe(true);
     }
   });
@@ -43,7 +59,17 @@ describe('AtRestCipher', () => {
   it('fails authentication when one sealed byte changes', async () => {
     const { sealed, wrappedKey } = await seal(plain);
     sealed[CHUNK + 20] = (sealed[CHUNK + 20] as number) ^ 1;
-    const read = collect(cipher.open(cipher.unwrap(wrappedKey), async function* (a, b) { yield sealed.subarray(a, b); }, plain.length, 0, plain.length));
+    const read = collect(
+      cipher.open(
+        cipher.unwrap(wrappedKey),
+        async function* (a, b) {
+          yield sealed.subarray(a, b);
+        },
+        plain.length,
+        0,
+        plain.length,
+      ),
+    );
     await expect(read).rejects.toThrow();
   });
 

@@ -86,13 +86,22 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     return xml(res, `<AccessControlPolicy>${owner}<AccessControlList><Grant>private</Grant></AccessControlList></AccessControlPolicy>`);
   }
   if (req.method === 'GET' && url.includes('list-type=2')) {
-    return xml(res, `<ListBucketResult><Name>${BUCKET}</Name><Prefix></Prefix><MaxKeys>10</MaxKeys><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>`);
+    return xml(
+      res,
+      `<ListBucketResult><Name>${BUCKET}</Name><Prefix></Prefix><MaxKeys>10</MaxKeys><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>`,
+    );
   }
   if (req.method === 'POST' && url.includes('uploads')) {
-    return xml(res, `<InitiateMultipartUploadResult><Bucket>${BUCKET}</Bucket><Key>k</Key><UploadId>${UPLOAD_ID}</UploadId></InitiateMultipartUploadResult>`);
+    return xml(
+      res,
+      `<InitiateMultipartUploadResult><Bucket>${BUCKET}</Bucket><Key>k</Key><UploadId>${UPLOAD_ID}</UploadId></InitiateMultipartUploadResult>`,
+    );
   }
   if (req.method === 'PUT' && req.headers['x-oss-copy-source']) {
-    return xml(res, '<CopyObjectResult><ETag>"5D41402ABC4B2A76B9719D911017C592"</ETag><LastModified>2024-01-01T00:00:00.000Z</LastModified></CopyObjectResult>');
+    return xml(
+      res,
+      '<CopyObjectResult><ETag>"5D41402ABC4B2A76B9719D911017C592"</ETag><LastModified>2024-01-01T00:00:00.000Z</LastModified></CopyObjectResult>',
+    );
   }
   if (req.method === 'GET') {
     res.setHeader('content-type', 'application/octet-stream');
@@ -218,12 +227,17 @@ function opsFor(key: string): Op[] {
     {
       name: 'put with meta, SSE and cache headers',
       key,
-      run: (c) => c.put(key, Buffer.from('hello'), { meta: { color: 'blue' }, headers: { 'x-oss-server-side-encryption': 'AES256', 'Cache-Control': 'no-cache' } }),
+      run: (c) =>
+        c.put(key, Buffer.from('hello'), {
+          meta: { color: 'blue' },
+          headers: { 'x-oss-server-side-encryption': 'AES256', 'Cache-Control': 'no-cache' },
+        }),
     },
     {
       name: 'put with AdditionalHeaders',
       key,
-      run: (c) => c.put(key, Buffer.from('hello'), { additionalHeaders: ['Content-Length', 'user-agent', 'x-oss-meta-ignored', 'content-type'] }),
+      run: (c) =>
+        c.put(key, Buffer.from('hello'), { additionalHeaders: ['Content-Length', 'user-agent', 'x-oss-meta-ignored', 'content-type'] }),
     },
     { name: 'get', key, run: (c) => c.get(key) },
     {
@@ -248,7 +262,12 @@ function opsFor(key: string): Op[] {
       run: (c) => c.listV2({ prefix: 'a b+/中', 'max-keys': '10', delimiter: '/', 'continuation-token': 'tok en+/=' }),
       resourceSuffix: `/${BUCKET}/?continuation-token=tok en+/=`,
     },
-    { name: 'initMultipartUpload', key, run: (c) => c.initMultipartUpload(key, { headers: { 'x-oss-server-side-encryption': 'KMS' } }), resourceSuffix: '?uploads' },
+    {
+      name: 'initMultipartUpload',
+      key,
+      run: (c) => c.initMultipartUpload(key, { headers: { 'x-oss-server-side-encryption': 'KMS' } }),
+      resourceSuffix: '?uploads',
+    },
     {
       name: 'uploadPart',
       key,
@@ -256,7 +275,12 @@ function opsFor(key: string): Op[] {
       resourceSuffix: `?partNumber=3&uploadId=${UPLOAD_ID}`,
     },
     { name: 'getBucketACL', run: (c) => c.getBucketACL(BUCKET), resourceSuffix: `/${BUCKET}/?acl` },
-    { name: 'listBuckets (service level)', service: true, run: (c) => c.listBuckets({ prefix: 'sig', 'max-keys': 5 }), resourceSuffix: '\n/' },
+    {
+      name: 'listBuckets (service level)',
+      service: true,
+      run: (c) => c.listBuckets({ prefix: 'sig', 'max-keys': 5 }),
+      resourceSuffix: '\n/',
+    },
   ];
 }
 
@@ -273,7 +297,11 @@ describe.each(FLAVOURS)('ali-oss requests signed with $name', (f) => {
     expect(req.bucket).toBe(op.service ? undefined : BUCKET);
     expect(req.key).toBe(op.key);
     const result = verify(req);
-    expect(result).toEqual(f.sts ? { ok: true, accessKeyId: AK, securityToken: TOKEN, version: f.v4 ? 'v4' : 'v1' } : { ok: true, accessKeyId: AK, version: f.v4 ? 'v4' : 'v1' });
+    expect(result).toEqual(
+      f.sts
+        ? { ok: true, accessKeyId: AK, securityToken: TOKEN, version: f.v4 ? 'v4' : 'v1' }
+        : { ok: true, accessKeyId: AK, version: f.v4 ? 'v4' : 'v1' },
+    );
 
     const sent = header(req, 'authorization');
     if (f.v4) {
@@ -289,7 +317,11 @@ describe.each(FLAVOURS)('ali-oss requests signed with $name', (f) => {
   });
 
   it('AdditionalHeaders reach the Authorization header lower-cased, de-duplicated and without default-signed names', async () => {
-    const raw = await capture(() => client(f).put('x', Buffer.from('hello'), { additionalHeaders: ['Content-Length', 'user-agent', 'x-oss-meta-ignored', 'content-type'] }));
+    const raw = await capture(() =>
+      client(f).put('x', Buffer.from('hello'), {
+        additionalHeaders: ['Content-Length', 'user-agent', 'x-oss-meta-ignored', 'content-type'],
+      }),
+    );
     const auth = header(parse(raw), 'authorization');
     if (f.v4) expect(auth).toContain(',AdditionalHeaders=content-length;user-agent,Signature=');
     else expect(auth).not.toContain('AdditionalHeaders');
@@ -387,7 +419,12 @@ describe.each([
   });
 
   it('a malformed Authorization header gives 400 InvalidArgument', () => {
-    for (const authorization of ['Bearer abc', 'OSS no-colon', 'OSS4-HMAC-SHA256 Signature=abc', 'OSS4-HMAC-SHA256 Credential=ak/20240101/cn-hangzhou,Signature=abc']) {
+    for (const authorization of [
+      'Bearer abc',
+      'OSS no-colon',
+      'OSS4-HMAC-SHA256 Signature=abc',
+      'OSS4-HMAC-SHA256 Credential=ak/20240101/cn-hangzhou,Signature=abc',
+    ]) {
       expect(verify(withHeaders(put, { authorization }))).toMatchObject({ ok: false, status: 400, code: 'InvalidArgument' });
     }
   });
@@ -423,8 +460,14 @@ describe.each([
     });
 
     it('V4: x-oss-content-sha256 is required, and a changed value fails', () => {
-      expect(verify(withHeaders(put, { 'x-oss-content-sha256': undefined }))).toMatchObject({ ok: false, status: 400, code: 'InvalidArgument' });
-      expectMismatch(verify(withHeaders(put, { 'x-oss-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' })));
+      expect(verify(withHeaders(put, { 'x-oss-content-sha256': undefined }))).toMatchObject({
+        ok: false,
+        status: 400,
+        code: 'InvalidArgument',
+      });
+      expectMismatch(
+        verify(withHeaders(put, { 'x-oss-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' })),
+      );
     });
 
     it('V4: AdditionalHeaders naming a header the request lacks gives 400 InvalidArgument; a changed additional header fails', async () => {
@@ -464,12 +507,20 @@ describe('known-answer vectors from the official Go SDK v2 (oss/signer/signer_te
       `PUT\neB5eJF1ptWaXm4bijSPyxw==\ntext/html\n${v1Date}\nx-oss-date:${v1Date}\nx-oss-meta-author:alice\nx-oss-meta-magic:abracadabra\n${sts}`,
     );
     expect(authorizationV1(req, goCreds)).toBe(auth);
-    const verified = verifyOssRequest({ ...req, headers: { ...req.headers, authorization: auth } }, { lookupSecret: goLookup, region: REGION, now: new Date(v1Date) });
+    const verified = verifyOssRequest(
+      { ...req, headers: { ...req.headers, authorization: auth } },
+      { lookupSecret: goLookup, region: REGION, now: new Date(v1Date) },
+    );
     expect(verified).toEqual({ ok: true, accessKeyId: 'ak', version: 'v1' });
   });
 
   it('V1 bucket GET signs resourceGroup and acl but not other parameters', () => {
-    const req: OssRequest = { method: 'GET', bucket: 'examplebucket', query: { resourceGroup: '', 'non-resousce': 'null' }, headers: { 'x-oss-date': v1Date } };
+    const req: OssRequest = {
+      method: 'GET',
+      bucket: 'examplebucket',
+      query: { resourceGroup: '', 'non-resousce': 'null' },
+      headers: { 'x-oss-date': v1Date },
+    };
     expect(stringToSignV1(req)).toBe(`GET\n\n\n${v1Date}\nx-oss-date:${v1Date}\n/examplebucket/?resourceGroup`);
     expect(authorizationV1(req, goCreds)).toBe('OSS ak:vkQmfuUDyi1uDi3bKt67oemssIs=');
     expect(authorizationV1({ ...req, query: { resourceGroup: '', acl: '' } }, goCreds)).toBe('OSS ak:x3E5TgOvl/i7PN618s5mEvpJDYk=');
@@ -496,14 +547,46 @@ describe('known-answer vectors from the official Go SDK v2 (oss/signer/signer_te
   });
 
   it.each<{ name: string; t: number; extra: Record<string, string>; creds: Credentials; additional: string[] | undefined; auth: string }>([
-    { name: 'plain', t: 1702743657, extra: {}, creds: goCreds, additional: undefined, auth: 'OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,Signature=e21d18daa82167720f9b1047ae7e7f1ce7cb77a31e8203a7d5f4624fa0284afe' },
-    { name: 'STS token', t: 1702784856, extra: { 'x-oss-security-token': 'token' }, creds: { ...goCreds, securityToken: 'token' }, additional: undefined, auth: 'OSS4-HMAC-SHA256 Credential=ak/20231217/cn-hangzhou/oss/aliyun_v4_request,Signature=b94a3f999cf85bcdc00d332fbd3734ba03e48382c36fa4d5af5df817395bd9ea' },
-    { name: 'AdditionalHeaders', t: 1702747512, extra: {}, creds: goCreds, additional: ['ZAbc', 'abc'], auth: 'OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,AdditionalHeaders=abc;zabc,Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f' },
-    { name: 'AdditionalHeaders incl. default-signed', t: 1702747512, extra: {}, creds: goCreds, additional: ['x-oss-head1', 'ZAbc', 'abc', 'content-type'], auth: 'OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,AdditionalHeaders=abc;zabc,Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f' },
+    {
+      name: 'plain',
+      t: 1702743657,
+      extra: {},
+      creds: goCreds,
+      additional: undefined,
+      auth: 'OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,Signature=e21d18daa82167720f9b1047ae7e7f1ce7cb77a31e8203a7d5f4624fa0284afe',
+    },
+    {
+      name: 'STS token',
+      t: 1702784856,
+      extra: { 'x-oss-security-token': 'token' },
+      creds: { ...goCreds, securityToken: 'token' },
+      additional: undefined,
+      auth: 'OSS4-HMAC-SHA256 Credential=ak/20231217/cn-hangzhou/oss/aliyun_v4_request,Signature=b94a3f999cf85bcdc00d332fbd3734ba03e48382c36fa4d5af5df817395bd9ea',
+    },
+    {
+      name: 'AdditionalHeaders',
+      t: 1702747512,
+      extra: {},
+      creds: goCreds,
+      additional: ['ZAbc', 'abc'],
+      auth: 'OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,AdditionalHeaders=abc;zabc,Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f',
+    },
+    {
+      name: 'AdditionalHeaders incl. default-signed',
+      t: 1702747512,
+      extra: {},
+      creds: goCreds,
+      additional: ['x-oss-head1', 'ZAbc', 'abc', 'content-type'],
+      auth: 'OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,AdditionalHeaders=abc;zabc,Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f',
+    },
   ])('V4 $name', ({ t, extra, creds, additional, auth }) => {
     const req = v4Request(t, extra);
     expect(authorizationV4(req, creds, REGION, additional)).toBe(auth);
-    const verified = verifyOssRequest(withHeaders(req, { authorization: auth }), { lookupSecret: goLookup, region: REGION, now: new Date(t * 1000) });
+    const verified = verifyOssRequest(withHeaders(req, { authorization: auth }), {
+      lookupSecret: goLookup,
+      region: REGION,
+      now: new Date(t * 1000),
+    });
     expect(verified).toMatchObject({ ok: true, accessKeyId: 'ak', version: 'v4' });
   });
 });
@@ -559,12 +642,20 @@ describe('signOssRequest', () => {
   ])('$version (STS: $sts) signs what verifyOssRequest accepts, for awkward keys', ({ version, sts }) => {
     const creds = credsFor({ sts });
     for (const key of KEYS) {
-      const req: OssRequest = { method: 'PUT', bucket: BUCKET, key, query: { encryption: '' }, headers: { 'content-type': 'application/xml', 'x-oss-meta-m': ' padded ' } };
+      const req: OssRequest = {
+        method: 'PUT',
+        bucket: BUCKET,
+        key,
+        query: { encryption: '' },
+        headers: { 'content-type': 'application/xml', 'x-oss-meta-m': ' padded ' },
+      };
       signOssRequest(req, creds, { version, region: REGION, now: new Date('2024-05-06T07:08:09Z') });
       expect(req.headers['x-oss-date']).toBe(version === 'v1' ? 'Mon, 06 May 2024 07:08:09 GMT' : '20240506T070809Z');
       expect(req.headers['x-oss-security-token']).toBe(sts ? TOKEN : undefined);
       expect(verify(req, { now: new Date('2024-05-06T07:10:00Z') })).toMatchObject({ ok: true, version });
-      expect(verify({ ...req, key: key + 'x' }, { now: new Date('2024-05-06T07:10:00Z') })).toMatchObject({ code: 'SignatureDoesNotMatch' });
+      expect(verify({ ...req, key: key + 'x' }, { now: new Date('2024-05-06T07:10:00Z') })).toMatchObject({
+        code: 'SignatureDoesNotMatch',
+      });
     }
   });
 
@@ -586,14 +677,20 @@ describe('signOssRequest', () => {
     const creds = credsFor({ sts: false });
     const base: OssRequest = { method: 'GET', bucket: BUCKET, key: 'k', query: {}, headers: {} };
     expect(() => authorizationV4(base, creds, REGION)).toThrow(/x-oss-date/);
-    expect(() => authorizationV4(withHeaders(base, { 'x-oss-date': 'Mon, 06 May 2024 07:08:09 GMT' }), creds, REGION)).toThrow(/x-oss-date/);
+    expect(() => authorizationV4(withHeaders(base, { 'x-oss-date': 'Mon, 06 May 2024 07:08:09 GMT' }), creds, REGION)).toThrow(
+      /x-oss-date/,
+    );
     expect(() => authorizationV4(withHeaders(base, { 'x-oss-date': '20240506T070809Z' }), creds, REGION, ['host'])).toThrow(/host/);
   });
 });
 
 describe('parseOssRequest', () => {
   it('reads the bucket from a virtual-hosted Host (public, internal, with port) and decodes the key', () => {
-    for (const host of ['my-bucket.oss-cn-hangzhou.aliyuncs.com', 'my-bucket.oss-cn-hangzhou-internal.aliyuncs.com:8080', 'my-bucket.OSS-accelerate.aliyuncs.com']) {
+    for (const host of [
+      'my-bucket.oss-cn-hangzhou.aliyuncs.com',
+      'my-bucket.oss-cn-hangzhou-internal.aliyuncs.com:8080',
+      'my-bucket.OSS-accelerate.aliyuncs.com',
+    ]) {
       const r = parseOssRequest('get', '/dir/a%20b+c%2Bd%252F%E4%B8%AD', { host });
       expect(r).toMatchObject({ method: 'GET', bucket: 'my-bucket', key: 'dir/a b+c+d%2F中' });
     }
@@ -608,7 +705,12 @@ describe('parseOssRequest', () => {
     for (const host of ['127.0.0.1:9000', 'localhost', 'oss-cn-hangzhou.aliyuncs.com', '[::1]:9000', undefined]) {
       expect(parseOssRequest('PUT', '/b1/dir/x%20y?acl', { host })).toMatchObject({ bucket: 'b1', key: 'dir/x y', query: { acl: '' } });
     }
-    expect(parseOssRequest('GET', '/b1', { host: 'localhost' })).toEqual({ method: 'GET', bucket: 'b1', query: {}, headers: { host: 'localhost' } });
+    expect(parseOssRequest('GET', '/b1', { host: 'localhost' })).toEqual({
+      method: 'GET',
+      bucket: 'b1',
+      query: {},
+      headers: { host: 'localhost' },
+    });
     expect(parseOssRequest('GET', '/b1/', { host: 'localhost' }).key).toBeUndefined();
     const service = parseOssRequest('GET', '/?prefix=a', { host: 'localhost' });
     expect([service.bucket, service.key, { ...service.query }]).toEqual([undefined, undefined, { prefix: 'a' }]);
@@ -621,19 +723,38 @@ describe('parseOssRequest', () => {
   });
 
   it('honours hostSuffixes for other virtual-hosted names', () => {
-    expect(parseOssRequest('GET', '/k', { host: 'b2.localhost:9000' }, { hostSuffixes: ['localhost'] })).toMatchObject({ bucket: 'b2', key: 'k' });
-    expect(parseOssRequest('GET', '/k', { host: 'b2.oss.test' }, { hostSuffixes: ['.oss.test'] })).toMatchObject({ bucket: 'b2', key: 'k' });
-    expect(parseOssRequest('GET', '/b3/k', { host: 'localhost' }, { hostSuffixes: ['localhost'] })).toMatchObject({ bucket: 'b3', key: 'k' });
+    expect(parseOssRequest('GET', '/k', { host: 'b2.localhost:9000' }, { hostSuffixes: ['localhost'] })).toMatchObject({
+      bucket: 'b2',
+      key: 'k',
+    });
+    expect(parseOssRequest('GET', '/k', { host: 'b2.oss.test' }, { hostSuffixes: ['.oss.test'] })).toMatchObject({
+      bucket: 'b2',
+      key: 'k',
+    });
+    expect(parseOssRequest('GET', '/b3/k', { host: 'localhost' }, { hostSuffixes: ['localhost'] })).toMatchObject({
+      bucket: 'b3',
+      key: 'k',
+    });
   });
 
   it('decodes the query: valueless names map to "", "+" is a space, the first duplicate wins, no prototype keys', () => {
     const r = parseOssRequest('GET', '/b/k?a=1&b&c=x+y%2Bz&a=2&&__proto__=p&empty=', { host: 'localhost' });
-    expect(Object.entries(r.query)).toEqual([['a', '1'], ['b', ''], ['c', 'x y+z'], ['__proto__', 'p'], ['empty', '']]);
+    expect(Object.entries(r.query)).toEqual([
+      ['a', '1'],
+      ['b', ''],
+      ['c', 'x y+z'],
+      ['__proto__', 'p'],
+      ['empty', ''],
+    ]);
     expect(Object.getPrototypeOf(r.query)).toBeNull();
   });
 
   it('accepts absolute-form URLs', () => {
-    expect(parseOssRequest('GET', 'http://127.0.0.1:9/b/k?acl', { host: '127.0.0.1:9' })).toMatchObject({ bucket: 'b', key: 'k', query: { acl: '' } });
+    expect(parseOssRequest('GET', 'http://127.0.0.1:9/b/k?acl', { host: '127.0.0.1:9' })).toMatchObject({
+      bucket: 'b',
+      key: 'k',
+      query: { acl: '' },
+    });
   });
 
   it('throws on malformed percent-encoding', () => {
@@ -644,10 +765,46 @@ describe('parseOssRequest', () => {
 
 describe('OSS_V1_SIGNED_SUBRESOURCES', () => {
   it('holds every sub-resource ali-oss signs and none of the plain listing parameters', () => {
-    for (const s of ['acl', 'uploads', 'uploadId', 'partNumber', 'encryption', 'versionId', 'versions', 'versioning', 'tagging', 'symlink', 'restore', 'objectMeta', 'bucketInfo', 'continuation-token', 'x-oss-process', 'delete', 'append', 'position', 'stat', 'worm', 'inventory', 'asyncFetch']) {
+    for (const s of [
+      'acl',
+      'uploads',
+      'uploadId',
+      'partNumber',
+      'encryption',
+      'versionId',
+      'versions',
+      'versioning',
+      'tagging',
+      'symlink',
+      'restore',
+      'objectMeta',
+      'bucketInfo',
+      'continuation-token',
+      'x-oss-process',
+      'delete',
+      'append',
+      'position',
+      'stat',
+      'worm',
+      'inventory',
+      'asyncFetch',
+    ]) {
       expect(OSS_V1_SIGNED_SUBRESOURCES.has(s)).toBe(true);
     }
-    for (const s of ['prefix', 'max-keys', 'list-type', 'delimiter', 'start-after', 'marker', 'encoding-type', 'fetch-owner', 'key-marker', 'upload-id-marker', 'max-parts', 'part-number-marker']) {
+    for (const s of [
+      'prefix',
+      'max-keys',
+      'list-type',
+      'delimiter',
+      'start-after',
+      'marker',
+      'encoding-type',
+      'fetch-owner',
+      'key-marker',
+      'upload-id-marker',
+      'max-parts',
+      'part-number-marker',
+    ]) {
       expect(OSS_V1_SIGNED_SUBRESOURCES.has(s)).toBe(false);
     }
   });

@@ -211,16 +211,21 @@ describe('configuration', () => {
     expect(loadConfig({ SSE_ALGORITHM: 'KMS' })).toEqual({ SSE_ALGORITHM: 'KMS', MULTIPART_THRESHOLD_BYTES: 1073741824 });
   });
 
-  it.each(['alias/', 'alias/has space', 'key id', 'acs:kms:cn-hangzhou:acct:key/x', 'acs:oss:cn-hangzhou:123:key/x', 'arn:aws:kms:x', '-key'])(
-    'rejects malformed KMS_KEY_ID=%j naming the accepted forms',
-    (id) => {
-      const e = configError({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: id });
-      expect(e.message).toBe(
-        `Invalid configuration: KMS_KEY_ID=${JSON.stringify(id)} must be a key id, alias/<name>, ` +
-          'acs:kms:<region>:<account>:key/<id> or acs:kms:<region>:<account>:alias/<name>',
-      );
-    },
-  );
+  it.each([
+    'alias/',
+    'alias/has space',
+    'key id',
+    'acs:kms:cn-hangzhou:acct:key/x',
+    'acs:oss:cn-hangzhou:123:key/x',
+    'arn:aws:kms:x',
+    '-key',
+  ])('rejects malformed KMS_KEY_ID=%j naming the accepted forms', (id) => {
+    const e = configError({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: id });
+    expect(e.message).toBe(
+      `Invalid configuration: KMS_KEY_ID=${JSON.stringify(id)} must be a key id, alias/<name>, ` +
+        'acs:kms:<region>:<account>:key/<id> or acs:kms:<region>:<account>:alias/<name>',
+    );
+  });
 
   it.each([undefined, 'AES256', 'SM4'])('KMS_KEY_ID is only allowed when SSE_ALGORITHM=KMS (SSE_ALGORITHM=%s)', (alg) => {
     const e = configError({ SSE_ALGORITHM: alg, KMS_KEY_ID: 'alias/my-key' });
