@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './decode';
+export * from './oss-trigger';
+export * from './eventbridge';
+export * from './object-events';
+export * from './bucket-events';
