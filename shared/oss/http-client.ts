@@ -1,0 +1,729 @@
+/**
+ * OssPort over plain node:http / node:https with our own signing (shared/signing).
+ *
+ * Why not ali-oss: its copy() re-sends every header as `x-oss-copy-source-<name>`, its
+ * putBucketEncryption cannot send KMSDataEncryption, and listV2 does not decode keys
+ * (OSS-FACTS §6). Here a request carries exactly the caller's headers plus what signing and
+ * HTTP framing need: x-oss-date, x-oss-content-sha256 (V4), x-oss-security-token (STS),
+ * authorization, host, and content-length / content-type / content-md5 when a body is sent.
+ *
+ * Every attempt re-reads the credentials (STS tokens rotate) and re-signs (fresh date).
+ * Throttling, 5xx, network errors and timeouts are retried with full-jitter backoff inside
+ * the caller's deadline (shared/retry.ts). Error messages never contain the secret, the
+ * token or a signature: OSS echoes the string it signed (with the token in it) on
+ * SignatureDoesNotMatch, so every message is redacted before an error is built.
+ *
+ * Non-ASCII header values are signed over their wire bytes, as real OSS verifies them (see
+ * signingValue); the local server currently verifies them differently (latin1 view).
+ */
+import { createHash } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { isTransientOssError, withRetry } from '../retry';
+import { signOssRequest, type Credentials, type OssRequest } from '../signing';
+import { normalizeRegion, requestTarget, resolveOssEndpoint, type OssEndpoint } from './endpoint';
+import {
+  CONTENT_HEADER_NAMES,
+  OssRequestError,
+  type CompletedPart,
+  type ContentHeaderName,
+  type ListedObject,
+  type ListPage,
+  type ObjectHead,
+  type OssPort,
+  type SseAlgorithm,
+  type SseSpec,
+  type WriteResult,
+} from './port';
+
+export interface OssRequestInfo {
+  method: string;
+  /** The OssPort operation, e.g. `CopyObject`. */
+  op: string;
+  /** HTTP status; -1 network error, -2 timeout. */
+  status: number;
+  requestId?: string;
+  /** 0 for the first try, 1 for the first retry, … */
+  attempt: number;
+}
+
+export interface OssHttpClientOptions {
+  /** OSS_ENDPOINT: URL or host[:port]; default the region's (internal) endpoint. */
+  endpoint?: string;
+  region: string;
+  /** Use `oss-<region>-internal.aliyuncs.com` by default (inside Function Compute). */
+  internal?: boolean;
+  /** Read before every attempt: STS credentials rotate. */
+  credentials: () => Credentials;
+  /** Default v4. */
+  signatureVersion?: 'v4' | 'v1';
+  /** Per attempt, from dispatch to the last response byte. Default 60 s. */
+  timeoutMs?: number;
+  /** Keep-alive sockets per host. Default 128. */
+  maxSockets?: number;
+  retry?: {
+    /** Epoch ms, read at the start of every operation (e.g. the invocation's end minus a margin). */
+    deadline?: () => number | undefined;
+    /** Total tries per operation. Default 8. */
+    maxAttempts?: number;
+    /** Backoff base and cap (ms); defaults 100 and 10 000. */
+    baseMs?: number;
+    capMs?: number;
+  };
+  /** Called after every attempt, successful or not. */
+  onRequest?: (info: OssRequestInfo) => void;
+}
+
+type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
+
+interface Call {
+  op: string;
+  method: Method;
+  bucket?: string;
+  key?: string;
+  /** Decoded values; '' for valueless sub-resources (?acl, ?uploads). */
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  /** XML document. */
+  body?: string;
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  requestId?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_SOCKETS = 128;
+// Responses are small XML documents; anything larger is not OSS answering this client.
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
+
+// ---- encoding ---------------------------------------------------------------------------------
+
+const NOT_RFC3986_RE = /[!'()*]/g;
+const escapeChar = (c: string): string => '%' + c.charCodeAt(0).toString(16).toUpperCase();
+
+/** RFC 3986: only A-Z a-z 0-9 - . _ ~ stay literal (what OSS V4 canonicalises against). */
+export function encodeRfc3986(s: string): string {
+  return encodeURIComponent(s).replace(NOT_RFC3986_RE, escapeChar);
+}
+
+/** The request path for a key: every byte escaped but '/', as ali-oss and the Go SDK v2 do. */
+function keyPath(key: string): string {
+  return '/' + encodeRfc3986(key).replace(/%2F/g, '/');
+}
+
+/**
+ * `x-oss-copy-source: /<bucket>/<key>[?versionId=<id>]`. The key is percent-encoded
+ * RFC 3986-strictly, '/' included: ali-oss sends encodeURIComponent(key) ('/' → %2F), the
+ * Python SDK quote(key, safe=''), the Go SDK v2 the same but keeping '/', the Go SDK v1
+ * url.QueryEscape (space → '+'). Escaping everything but unreserved characters is the one
+ * form every one of those decoders maps back to the same key (no literal '+', ' ', '%',
+ * '?', '#'). The version id is escaped too: ids are base64-like and a raw '+' would be
+ * ambiguous to a form decoder.
+ */
+export function copySourceHeader(bucket: string, key: string, versionId?: string): string {
+  return `/${bucket}/${encodeRfc3986(key)}` + (versionId === undefined ? '' : `?versionId=${encodeRfc3986(versionId)}`);
+}
+
+function queryString(query: Record<string, string> | undefined): string {
+  if (!query) return '';
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(query)) {
+    parts.push(value === '' ? encodeRfc3986(name) : `${encodeRfc3986(name)}=${encodeRfc3986(value)}`);
+  }
+  return parts.length === 0 ? '' : '?' + parts.join('&');
+}
+
+/**
+ * Keys and prefixes under `encoding-type=url`. Decoded like Go's url.QueryUnescape ('+' is a
+ * space), which the Go SDK v1 uses against real OSS; Python uses unquote ('+' literal). Both
+ * SDKs work only if OSS never emits a literal '+' nor a literal space, so either decoder is
+ * right for real OSS; the local server emits encodeURIComponent, which has neither.
+ */
+function urlDecode(s: string): string {
+  return decodeURIComponent(s.replace(/\+/g, ' '));
+}
+
+// ---- XML --------------------------------------------------------------------------------------
+
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  parseTagValue: false, // "0001", "true", ETags: keep the text as written
+  trimValues: false, // keys and tag values may start or end with spaces
+  processEntities: true,
+  htmlEntities: true, // numeric references (&#38;) as well as the five named ones
+  ignoreDeclaration: true,
+  // Elements that may repeat are always arrays, so one element is handled like many.
+  isArray: (name) => ['Contents', 'CommonPrefixes', 'Bucket', 'Tag', 'Part'].includes(name),
+});
+
+const builder = new XMLBuilder({ ignoreAttributes: true, format: false, suppressEmptyNode: false, processEntities: true });
+
+function toXml(root: string, body: Record<string, unknown>): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ [root]: body }) as string}`;
+}
+
+type XmlNode = Record<string, unknown>;
+
+function parseXml(text: string): XmlNode {
+  const doc: unknown = parser.parse(text);
+  return typeof doc === 'object' && doc !== null ? (doc as XmlNode) : {};
+}
+
+/** A child element as a node ('' for an empty element, e.g. `<TagSet/>`, gives {}). */
+function child(node: unknown, name: string): XmlNode {
+  if (typeof node !== 'object' || node === null) return {};
+  const v = (node as XmlNode)[name];
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as XmlNode) : {};
+}
+
+function children(node: unknown, name: string): XmlNode[] {
+  if (typeof node !== 'object' || node === null) return [];
+  const v = (node as XmlNode)[name];
+  if (!Array.isArray(v)) return [];
+  return v.map((item) => (typeof item === 'object' && item !== null ? (item as XmlNode) : {}));
+}
+
+function text(node: unknown, name: string): string | undefined {
+  if (typeof node !== 'object' || node === null) return undefined;
+  const v = (node as XmlNode)[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function requireText(node: unknown, name: string, what: string): string {
+  const v = text(node, name);
+  if (v === undefined) throw new Error(`OSS ${what}: the response has no <${name}>`);
+  return v;
+}
+
+// ---- headers ----------------------------------------------------------------------------------
+
+/**
+ * Header values are byte strings on the wire. Node reads them as latin1 (one char per byte),
+ * so a value from a HEAD, sent back unchanged, writes the very bytes OSS stored. A value with
+ * characters above U+00FF cannot be such a byte string: it is text, sent as its UTF-8 bytes.
+ */
+function toWireValue(v: string): string {
+  return /[^\x00-\xff]/.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
+}
+
+/**
+ * The form of a wire value that shared/signing must see so that the bytes it signs (UTF-8 of
+ * the string) are the bytes on the wire: real OSS signs the raw header bytes. Evidence:
+ * ali-oss's own tests against OSS put and copy Chinese metadata with headerEncoding 'latin1',
+ * where V1 signs Buffer.from(stringToSign, 'latin1') and V4 utf8-decodes each latin1 value,
+ * i.e. both sign exactly the UTF-8 bytes sent. ASCII values are the same in both forms.
+ */
+function signingValue(wire: string): string {
+  return /[\x80-\xff]/.test(wire) ? Buffer.from(wire, 'latin1').toString('utf8') : wire;
+}
+
+/** Headers shared/signing adds; copied from the signing view onto the wire headers. */
+const SIGNING_HEADERS = ['authorization', 'x-oss-date', 'x-oss-content-sha256', 'x-oss-security-token'] as const;
+
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+/** Removes every secret from a text that may echo what was signed (OSS does on 403). */
+function redact(s: string, secrets: readonly string[]): string {
+  let out = s;
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+/** The signature part of an Authorization value (V1 `OSS ak:sig`, V4 `…,Signature=hex`). */
+function signatureOf(authorization: string): string | undefined {
+  const v4 = /Signature=([0-9a-fA-F]+)/.exec(authorization);
+  if (v4) return v4[1];
+  const colon = authorization.lastIndexOf(':');
+  return colon >= 0 ? authorization.slice(colon + 1) : undefined;
+}
+
+function where(c: Call): string {
+  if (c.bucket === undefined) return 'the service';
+  return c.key === undefined ? `bucket ${c.bucket}` : `oss://${c.bucket}/${c.key}`;
+}
+
+// ---- the client -------------------------------------------------------------------------------
+
+export class OssHttpClient implements OssPort {
+  readonly endpoint: OssEndpoint;
+  private readonly region: string;
+  private readonly version: 'v1' | 'v4';
+  private readonly timeoutMs: number;
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
+  private sent = 0;
+
+  constructor(private readonly options: OssHttpClientOptions) {
+    this.region = normalizeRegion(options.region);
+    this.endpoint = resolveOssEndpoint({
+      region: this.region,
+      internal: options.internal ?? false,
+      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    });
+    this.version = options.signatureVersion ?? 'v4';
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+  }
+
+  /** HTTP requests dispatched so far, retries included. */
+  get requestCount(): number {
+    return this.sent;
+  }
+
+  /** Closes the keep-alive sockets. The client can still be used afterwards (new sockets). */
+  destroy(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  // ---- objects ----
+
+  async headObject(bucket: string, key: string, versionId?: string): Promise<ObjectHead | undefined> {
+    let r: Reply;
+    try {
+      r = await this.call({ op: 'HeadObject', method: 'HEAD', bucket, key, query: versionQuery(versionId) });
+    } catch (e) {
+      // 404 NoSuchBucket is an error; a missing object or version is an answer.
+      if (
+        e instanceof OssRequestError &&
+        e.status === 404 &&
+        (e.code === 'NoSuchKey' || e.code === 'NoSuchVersion' || e.code === 'UnknownError')
+      ) {
+        return undefined;
+      }
+      throw e;
+    }
+    return parseHead(bucket, key, r);
+  }
+
+  async getObjectAcl(bucket: string, key: string, versionId?: string): Promise<string> {
+    const r = await this.call({ op: 'GetObjectAcl', method: 'GET', bucket, key, query: { acl: '', ...versionQuery(versionId) } });
+    const doc = parseXml(r.body.toString('utf8'));
+    return requireText(child(child(doc, 'AccessControlPolicy'), 'AccessControlList'), 'Grant', 'GetObjectAcl');
+  }
+
+  async getObjectTagging(bucket: string, key: string, versionId?: string): Promise<Array<[string, string]>> {
+    const r = await this.call({ op: 'GetObjectTagging', method: 'GET', bucket, key, query: { tagging: '', ...versionQuery(versionId) } });
+    const tagSet = child(child(parseXml(r.body.toString('utf8')), 'Tagging'), 'TagSet');
+    return children(tagSet, 'Tag').map((t) => [requireText(t, 'Key', 'GetObjectTagging'), text(t, 'Value') ?? '']);
+  }
+
+  async copyObject(args: {
+    bucket: string;
+    key: string;
+    sourceBucket: string;
+    sourceKey: string;
+    sourceVersionId?: string;
+    headers: Record<string, string>;
+  }): Promise<WriteResult> {
+    const r = await this.call({
+      op: 'CopyObject',
+      method: 'PUT',
+      bucket: args.bucket,
+      key: args.key,
+      headers: {
+        ...lowerCased(args.headers),
+        'x-oss-copy-source': copySourceHeader(args.sourceBucket, args.sourceKey, args.sourceVersionId),
+      },
+    });
+    const etag = text(child(parseXml(r.body.toString('utf8')), 'CopyObjectResult'), 'ETag') ?? header(r.headers, 'etag');
+    if (etag === undefined) throw new Error('OSS CopyObject: the response has no ETag');
+    return writeResult(etag, r);
+  }
+
+  async initiateMultipartUpload(
+    bucket: string,
+    key: string,
+    headers: Record<string, string>,
+  ): Promise<{ uploadId: string; requestId?: string }> {
+    const r = await this.call({
+      op: 'InitiateMultipartUpload',
+      method: 'POST',
+      bucket,
+      key,
+      // encoding-type=url: the echoed <Key> may hold characters XML 1.0 cannot carry.
+      query: { uploads: '', 'encoding-type': 'url' },
+      headers: lowerCased(headers),
+    });
+    const uploadId = requireText(
+      child(parseXml(r.body.toString('utf8')), 'InitiateMultipartUploadResult'),
+      'UploadId',
+      'InitiateMultipartUpload',
+    );
+    return r.requestId === undefined ? { uploadId } : { uploadId, requestId: r.requestId };
+  }
+
+  async uploadPartCopy(args: {
+    bucket: string;
+    key: string;
+    uploadId: string;
+    partNumber: number;
+    sourceBucket: string;
+    sourceKey: string;
+    sourceVersionId?: string;
+    range: [number, number];
+    ifMatch: string;
+  }): Promise<CompletedPart> {
+    const [first, last] = args.range;
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last < first) {
+      throw new RangeError(`uploadPartCopy: invalid byte range [${first}, ${last}]`);
+    }
+    if (!Number.isInteger(args.partNumber) || args.partNumber < 1 || args.partNumber > 10_000) {
+      throw new RangeError(`uploadPartCopy: part number ${args.partNumber} is outside 1..10000`);
+    }
+    const r = await this.call({
+      op: 'UploadPartCopy',
+      method: 'PUT',
+      bucket: args.bucket,
+      key: args.key,
+      query: { partNumber: String(args.partNumber), uploadId: args.uploadId },
+      headers: {
+        'x-oss-copy-source': copySourceHeader(args.sourceBucket, args.sourceKey, args.sourceVersionId),
+        'x-oss-copy-source-range': `bytes=${first}-${last}`,
+        'x-oss-copy-source-if-match': args.ifMatch,
+      },
+    });
+    const etag = text(child(parseXml(r.body.toString('utf8')), 'CopyPartResult'), 'ETag') ?? header(r.headers, 'etag');
+    if (etag === undefined) throw new Error('OSS UploadPartCopy: the response has no ETag');
+    return { partNumber: args.partNumber, etag };
+  }
+
+  async completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<WriteResult> {
+    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    const r = await this.call({
+      op: 'CompleteMultipartUpload',
+      method: 'POST',
+      bucket,
+      key,
+      query: { uploadId, 'encoding-type': 'url' },
+      body: toXml('CompleteMultipartUpload', { Part: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) }),
+    });
+    const etag = text(child(parseXml(r.body.toString('utf8')), 'CompleteMultipartUploadResult'), 'ETag') ?? header(r.headers, 'etag');
+    if (etag === undefined) throw new Error('OSS CompleteMultipartUpload: the response has no ETag');
+    return writeResult(etag, r);
+  }
+
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    await this.call({ op: 'AbortMultipartUpload', method: 'DELETE', bucket, key, query: { uploadId } });
+  }
+
+  async deleteObject(bucket: string, key: string, versionId?: string): Promise<void> {
+    await this.call({ op: 'DeleteObject', method: 'DELETE', bucket, key, query: versionQuery(versionId) });
+  }
+
+  async listObjectsV2(
+    bucket: string,
+    opts: { prefix?: string; startAfter?: string; continuationToken?: string; maxKeys?: number; delimiter?: string },
+  ): Promise<ListPage> {
+    const query: Record<string, string> = { 'list-type': '2', 'encoding-type': 'url' };
+    if (opts.prefix !== undefined && opts.prefix !== '') query.prefix = opts.prefix;
+    if (opts.startAfter !== undefined && opts.startAfter !== '') query['start-after'] = opts.startAfter;
+    if (opts.continuationToken !== undefined) query['continuation-token'] = opts.continuationToken;
+    if (opts.maxKeys !== undefined) query['max-keys'] = String(opts.maxKeys);
+    if (opts.delimiter !== undefined && opts.delimiter !== '') query.delimiter = opts.delimiter;
+    const r = await this.call({ op: 'ListObjectsV2', method: 'GET', bucket, query });
+    const result = child(parseXml(r.body.toString('utf8')), 'ListBucketResult');
+    const decode = text(result, 'EncodingType') === 'url' ? urlDecode : (s: string) => s;
+    const objects: ListedObject[] = children(result, 'Contents').map((c) => ({
+      key: decode(requireText(c, 'Key', 'ListObjectsV2')),
+      etag: text(c, 'ETag') ?? '',
+      size: Number(text(c, 'Size') ?? '0'),
+      storageClass: text(c, 'StorageClass') ?? 'Standard',
+      lastModified: text(c, 'LastModified') ?? '',
+      type: text(c, 'Type') ?? 'Normal',
+    }));
+    const commonPrefixes = children(result, 'CommonPrefixes').map((p) => decode(requireText(p, 'Prefix', 'ListObjectsV2')));
+    const isTruncated = text(result, 'IsTruncated') === 'true';
+    const next = text(result, 'NextContinuationToken');
+    return { objects, commonPrefixes, isTruncated, ...(isTruncated && next ? { nextContinuationToken: next } : {}) };
+  }
+
+  // ---- service and buckets ----
+
+  async listBuckets(opts: { marker?: string; maxKeys?: number; prefix?: string }): Promise<{ buckets: string[]; nextMarker?: string }> {
+    const query: Record<string, string> = {};
+    if (opts.prefix !== undefined && opts.prefix !== '') query.prefix = opts.prefix;
+    if (opts.marker !== undefined && opts.marker !== '') query.marker = opts.marker;
+    if (opts.maxKeys !== undefined) query['max-keys'] = String(opts.maxKeys);
+    const r = await this.call({ op: 'ListBuckets', method: 'GET', query });
+    const result = child(parseXml(r.body.toString('utf8')), 'ListAllMyBucketsResult');
+    const buckets = children(child(result, 'Buckets'), 'Bucket').map((b) => requireText(b, 'Name', 'ListBuckets'));
+    const next = text(result, 'NextMarker');
+    return text(result, 'IsTruncated') === 'true' && next ? { buckets, nextMarker: next } : { buckets };
+  }
+
+  async getBucketEncryption(bucket: string): Promise<SseSpec | undefined> {
+    let r: Reply;
+    try {
+      r = await this.call({ op: 'GetBucketEncryption', method: 'GET', bucket, query: { encryption: '' } });
+    } catch (e) {
+      if (e instanceof OssRequestError && e.status === 404 && e.code === 'NoSuchServerSideEncryptionRule') return undefined;
+      throw e;
+    }
+    const rule = child(child(parseXml(r.body.toString('utf8')), 'ServerSideEncryptionRule'), 'ApplyServerSideEncryptionByDefault');
+    const algorithm = requireText(rule, 'SSEAlgorithm', 'GetBucketEncryption');
+    if (!SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
+      throw new Error(`OSS GetBucketEncryption: unknown SSEAlgorithm ${JSON.stringify(algorithm)}`);
+    }
+    const keyId = text(rule, 'KMSMasterKeyID');
+    const dataEncryption = text(rule, 'KMSDataEncryption');
+    return {
+      algorithm: algorithm as SseAlgorithm,
+      ...(keyId ? { keyId } : {}),
+      ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
+    };
+  }
+
+  async putBucketEncryption(bucket: string, rule: SseSpec): Promise<void> {
+    const apply: Record<string, string> = { SSEAlgorithm: rule.algorithm };
+    if (rule.keyId !== undefined && rule.keyId !== '') apply.KMSMasterKeyID = rule.keyId;
+    if (rule.dataEncryption !== undefined) apply.KMSDataEncryption = rule.dataEncryption;
+    await this.call({
+      op: 'PutBucketEncryption',
+      method: 'PUT',
+      bucket,
+      query: { encryption: '' },
+      body: toXml('ServerSideEncryptionRule', { ApplyServerSideEncryptionByDefault: apply }),
+    });
+  }
+
+  async deleteBucketEncryption(bucket: string): Promise<void> {
+    await this.call({ op: 'DeleteBucketEncryption', method: 'DELETE', bucket, query: { encryption: '' } });
+  }
+
+  async getBucketVersioning(bucket: string): Promise<'Enabled' | 'Suspended' | undefined> {
+    const r = await this.call({ op: 'GetBucketVersioning', method: 'GET', bucket, query: { versioning: '' } });
+    const status = text(child(parseXml(r.body.toString('utf8')), 'VersioningConfiguration'), 'Status');
+    return status === 'Enabled' || status === 'Suspended' ? status : undefined;
+  }
+
+  // ---- transport ----
+
+  /** One operation: attempts with backoff until a 2xx, a permanent error, or the deadline. */
+  private call(c: Call): Promise<Reply> {
+    const retry = this.options.retry ?? {};
+    const deadline = retry.deadline?.();
+    return withRetry(
+      async (attempt) => {
+        const { reply, secrets } = await this.attempt(c, attempt);
+        if (reply.status >= 200 && reply.status < 300) return reply;
+        throw errorFromReply(c, reply, secrets);
+      },
+      {
+        isRetryable: isTransientOssError,
+        ...(deadline === undefined ? {} : { deadline }),
+        ...(retry.maxAttempts === undefined ? {} : { maxAttempts: retry.maxAttempts }),
+        ...(retry.baseMs === undefined ? {} : { baseMs: retry.baseMs }),
+        ...(retry.capMs === undefined ? {} : { capMs: retry.capMs }),
+      },
+    );
+  }
+
+  /** Signs and sends one HTTP request; transport failures become OssRequestError -1 / -2. */
+  private async attempt(c: Call, attempt: number): Promise<{ reply: Reply; secrets: string[] }> {
+    if (c.key !== undefined && c.key === '') throw new Error(`OSS ${c.op}: the object key is empty`);
+    const creds = this.options.credentials();
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(c.headers ?? {})) headers[name] = toWireValue(value);
+    let body: Buffer | undefined;
+    if (c.body !== undefined) {
+      body = Buffer.from(c.body, 'utf8');
+      headers['content-type'] ??= 'application/xml';
+      headers['content-md5'] = createHash('md5').update(body).digest('base64');
+    }
+    // Explicit length on PUT/POST (0 without a body) so node never falls back to chunked encoding.
+    if (body !== undefined || c.method === 'PUT' || c.method === 'POST') headers['content-length'] = String(body?.length ?? 0);
+
+    const signing: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) signing[name] = signingValue(value);
+    const req: OssRequest = { method: c.method, query: c.query ?? {}, headers: signing };
+    if (c.bucket !== undefined) req.bucket = c.bucket;
+    if (c.key !== undefined) req.key = c.key;
+    signOssRequest(req, creds, { version: this.version, region: this.region });
+    for (const name of SIGNING_HEADERS) {
+      const v = signing[name];
+      if (v !== undefined) headers[name] = v;
+    }
+    const target = requestTarget(this.endpoint, this.region, c.bucket);
+    headers['host'] = target.hostHeader;
+
+    const authorization = headers['authorization'] ?? '';
+    const secrets = [creds.accessKeySecret, creds.securityToken ?? '', authorization, signatureOf(authorization) ?? ''];
+    const path = (c.key === undefined ? '/' : keyPath(c.key)) + queryString(c.query);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const agent = target.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
+
+    const report = (status: number, requestId?: string) =>
+      this.options.onRequest?.({ method: c.method, op: c.op, status, attempt, ...(requestId === undefined ? {} : { requestId }) });
+
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      let settled = false;
+      let timedOut = false;
+      const fail = (e: Error & { code?: string }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const err = timedOut
+          ? new OssRequestError(-2, 'ClientTimeout', `OSS ${c.op} on ${where(c)} timed out after ${this.timeoutMs} ms`)
+          : new OssRequestError(
+              -1,
+              'NetworkError',
+              redact(`OSS ${c.op} on ${where(c)} failed: ${e.code ?? 'network error'}: ${e.message}`, secrets),
+            );
+        report(err.status);
+        reject(err);
+      };
+      const r = send({ host: target.connectHost, port: target.port, method: c.method, path, headers, agent }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            res.destroy(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) fail(Object.assign(new Error('connection closed before the response ended'), { code: 'ECONNRESET' }));
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          const requestId = header(res.headers, 'x-oss-request-id');
+          const status = res.statusCode ?? 0;
+          report(status, requestId);
+          resolve({ status, headers: res.headers, body: Buffer.concat(chunks), ...(requestId === undefined ? {} : { requestId }) });
+        });
+      });
+      this.sent++; // after send(): a request refused by node before dispatch (bad header) was never sent
+      const timer = setTimeout(() => {
+        timedOut = true;
+        r.destroy(new Error('timeout'));
+      }, this.timeoutMs);
+      r.on('error', fail);
+      r.end(body);
+    });
+    return { reply, secrets };
+  }
+}
+
+// ---- response parsing ---------------------------------------------------------------------------
+
+function versionQuery(versionId: string | undefined): Record<string, string> {
+  return versionId === undefined ? {} : { versionId };
+}
+
+function lowerCased(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+function writeResult(etag: string, r: Reply): WriteResult {
+  const versionId = header(r.headers, 'x-oss-version-id');
+  return {
+    etag,
+    ...(versionId === undefined ? {} : { versionId }),
+    ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+  };
+}
+
+/**
+ * Every header of a HEAD as an ObjectHead. Header values are kept as node decodes them
+ * (latin1, one char per byte): sending them back on a copy writes the very same bytes, so
+ * UTF-8 user metadata survives a re-encryption unchanged.
+ */
+function parseHead(bucket: string, key: string, r: Reply): ObjectHead {
+  const h = r.headers;
+  const etag = header(h, 'etag');
+  if (etag === undefined) throw new Error(`OSS HeadObject on oss://${bucket}/${key}: the response has no ETag`);
+  const contentHeaders: Partial<Record<ContentHeaderName, string>> = {};
+  for (const name of CONTENT_HEADER_NAMES) {
+    const v = header(h, name);
+    if (v !== undefined) contentHeaders[name] = v;
+  }
+  const userMeta: Record<string, string> = {};
+  for (const name of Object.keys(h)) {
+    if (!name.startsWith('x-oss-meta-')) continue;
+    const v = header(h, name);
+    if (v !== undefined) userMeta[name] = v;
+  }
+  const algorithm = header(h, 'x-oss-server-side-encryption');
+  let sse: SseSpec | undefined;
+  // An algorithm this code does not know is left out: the policy then sees the object as
+  // not compliant and re-encrypts it, which is safe.
+  if (algorithm !== undefined && SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
+    const keyId = header(h, 'x-oss-server-side-encryption-key-id');
+    const dataEncryption = header(h, 'x-oss-server-side-data-encryption');
+    sse = {
+      algorithm: algorithm as SseAlgorithm,
+      ...(keyId ? { keyId } : {}),
+      ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
+    };
+  }
+  const opt = (name: string): string | undefined => header(h, name);
+  const versionId = opt('x-oss-version-id');
+  const crc64 = opt('x-oss-hash-crc64ecma');
+  const lastModified = opt('last-modified');
+  const restore = opt('x-oss-restore');
+  return {
+    bucket,
+    key,
+    ...(versionId === undefined ? {} : { versionId }),
+    etag,
+    size: Number(opt('content-length') ?? '0'),
+    ...(crc64 === undefined ? {} : { crc64 }),
+    ...(lastModified === undefined ? {} : { lastModified }),
+    objectType: opt('x-oss-object-type') ?? 'Normal',
+    storageClass: opt('x-oss-storage-class') ?? 'Standard',
+    ...(restore === undefined ? {} : { restore }),
+    ...(sse === undefined ? {} : { sse }),
+    contentHeaders,
+    userMeta,
+    taggingCount: Number(opt('x-oss-tagging-count') ?? '0') || 0,
+    ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+  };
+}
+
+/**
+ * An OssRequestError from a non-2xx reply: the XML error document of the body, or for HEAD
+ * (no body) the base64 document OSS puts in x-oss-err.
+ */
+function errorFromReply(c: Call, reply: Reply, secrets: readonly string[]): OssRequestError {
+  let xml = '';
+  if (c.method === 'HEAD') {
+    const encoded = header(reply.headers, 'x-oss-err');
+    if (encoded !== undefined) xml = Buffer.from(encoded, 'base64').toString('utf8');
+  } else {
+    xml = reply.body.toString('utf8');
+  }
+  let doc: XmlNode = {};
+  try {
+    doc = child(parseXml(xml), 'Error');
+  } catch {
+    // Not XML (a proxy's HTML page, say): status and request id are all there is.
+  }
+  const code = text(doc, 'Code')?.trim() || 'UnknownError';
+  const serverMessage = text(doc, 'Message')?.trim() || `HTTP ${reply.status}`;
+  const requestId = text(doc, 'RequestId')?.trim() || reply.requestId;
+  const ec = text(doc, 'EC')?.trim() || header(reply.headers, 'x-oss-ec');
+  const message = redact(
+    `OSS ${c.op} on ${where(c)} failed: ${reply.status} ${code}: ${serverMessage}` + (requestId ? ` (request id ${requestId})` : ''),
+    secrets,
+  );
+  return new OssRequestError(reply.status, code, message, requestId, ec);
+}

@@ -1,0 +1,138 @@
+/**
+ * The OSS operations oss-sse uses, as a small typed port. The policy and the
+ * re-encryption routine depend on this interface only; `OssHttpClient` implements it over
+ * HTTP with our own signing (so exactly the headers we mean reach OSS), and tests can run
+ * it against the local OSS server.
+ */
+
+export type SseAlgorithm = 'AES256' | 'KMS' | 'SM4';
+
+/** Server-side encryption of an object or a bucket's default rule. */
+export interface SseSpec {
+  algorithm: SseAlgorithm;
+  keyId?: string;
+  dataEncryption?: 'SM4';
+}
+
+/** Content headers OSS stores with an object (lower-case names). */
+export const CONTENT_HEADER_NAMES = [
+  'content-type',
+  'content-encoding',
+  'content-disposition',
+  'content-language',
+  'cache-control',
+  'expires',
+] as const;
+export type ContentHeaderName = (typeof CONTENT_HEADER_NAMES)[number];
+
+export interface ObjectHead {
+  bucket: string;
+  key: string;
+  /** Present in versioned buckets ('null' for null versions). */
+  versionId?: string;
+  /** As OSS returns it: quoted upper-case hex. */
+  etag: string;
+  size: number;
+  /** Unsigned decimal, when OSS sent x-oss-hash-crc64ecma. */
+  crc64?: string;
+  lastModified?: string;
+  objectType: string; // Normal | Multipart | Appendable | Symlink
+  storageClass: string; // Standard | IA | Archive | ColdArchive | DeepColdArchive
+  /** x-oss-restore, raw. */
+  restore?: string;
+  sse?: SseSpec;
+  contentHeaders: Partial<Record<ContentHeaderName, string>>;
+  /** Full header names (`x-oss-meta-…`, lower-case) → values. */
+  userMeta: Record<string, string>;
+  taggingCount: number;
+  requestId?: string;
+}
+
+export interface ListedObject {
+  key: string;
+  etag: string;
+  size: number;
+  storageClass: string;
+  lastModified: string;
+  type: string;
+}
+
+export interface ListPage {
+  objects: ListedObject[];
+  commonPrefixes: string[];
+  nextContinuationToken?: string;
+  isTruncated: boolean;
+}
+
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+}
+
+export interface WriteResult {
+  etag: string;
+  versionId?: string;
+  requestId?: string;
+}
+
+export interface OssPort {
+  /** HEAD; undefined when the object (or version) does not exist. */
+  headObject(bucket: string, key: string, versionId?: string): Promise<ObjectHead | undefined>;
+  /** The object's ACL grant: default | private | public-read | public-read-write. */
+  getObjectAcl(bucket: string, key: string, versionId?: string): Promise<string>;
+  getObjectTagging(bucket: string, key: string, versionId?: string): Promise<Array<[string, string]>>;
+  /**
+   * CopyObject with `x-oss-copy-source: /<sourceBucket>/<sourceKey>[?versionId=]` plus
+   * exactly `headers` (lower-case names) — nothing else is added but signing headers.
+   */
+  copyObject(args: {
+    bucket: string;
+    key: string;
+    sourceBucket: string;
+    sourceKey: string;
+    sourceVersionId?: string;
+    headers: Record<string, string>;
+  }): Promise<WriteResult>;
+  initiateMultipartUpload(bucket: string, key: string, headers: Record<string, string>): Promise<{ uploadId: string; requestId?: string }>;
+  /** UploadPartCopy of bytes [range[0], range[1]] inclusive, pinned with x-oss-copy-source-if-match. */
+  uploadPartCopy(args: {
+    bucket: string;
+    key: string;
+    uploadId: string;
+    partNumber: number;
+    sourceBucket: string;
+    sourceKey: string;
+    sourceVersionId?: string;
+    range: [number, number];
+    ifMatch: string;
+  }): Promise<CompletedPart>;
+  completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<WriteResult>;
+  abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
+  deleteObject(bucket: string, key: string, versionId?: string): Promise<void>;
+  /** ListObjectsV2; keys are returned decoded. */
+  listObjectsV2(
+    bucket: string,
+    opts: { prefix?: string; startAfter?: string; continuationToken?: string; maxKeys?: number; delimiter?: string },
+  ): Promise<ListPage>;
+  listBuckets(opts: { marker?: string; maxKeys?: number; prefix?: string }): Promise<{ buckets: string[]; nextMarker?: string }>;
+  /** The bucket's default encryption rule, or undefined on 404 NoSuchServerSideEncryptionRule. */
+  getBucketEncryption(bucket: string): Promise<SseSpec | undefined>;
+  /** Sends KMSDataEncryption too (which ali-oss cannot). */
+  putBucketEncryption(bucket: string, rule: SseSpec): Promise<void>;
+  deleteBucketEncryption(bucket: string): Promise<void>;
+  getBucketVersioning(bucket: string): Promise<'Enabled' | 'Suspended' | undefined>;
+}
+
+/** An error answered by OSS (or a transport failure: status -1 network, -2 timeout). */
+export class OssRequestError extends Error {
+  override readonly name = 'OssRequestError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+    readonly ec?: string,
+  ) {
+    super(message);
+  }
+}
