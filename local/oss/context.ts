@@ -13,6 +13,21 @@ export interface ServerSettings {
   restoreDelayMs: number;
   /** Default KMS key id given to SSE-KMS objects and buckets that name none. */
   defaultKmsKeyId: string;
+  /**
+   * The KMS the server checks SSE-KMS key ids against (the local KMS server's KeyRing).
+   * Without it any key id is accepted, as before.
+   */
+  kms?: KmsKeyLookup;
+}
+
+/**
+ * The OSS↔KMS hook: resolve a key id, alias or ARN to the key KMS knows. Called once per
+ * SSE-KMS write, so it must be a cheap in-memory lookup.
+ */
+export interface KmsKeyLookup {
+  lookup(keyId: string): { keyId: string; enabled: boolean; state?: string } | undefined;
+  /** The real id of the key OSS uses for SSE-KMS without a key id (OSS's default CMK). */
+  readonly defaultKeyId?: string;
 }
 
 export interface RequestContext {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { parseOssRequest, verifyOssRequest, type OssRequest } from '../../shared/signing';
 import * as bucketApi from './bucket';
-import type { ObjectContext, RequestContext, ServerSettings } from './context';
+import type { KmsKeyLookup, ObjectContext, RequestContext, ServerSettings } from './context';
 import { NotModified } from './copy-source';
 import { errorXml, Errors, OssError } from './errors';
 import { OssEvents } from './events';
@@ -28,6 +28,13 @@ export interface OssServerOptions {
   /** One line per request (method, path, status, ms); never credentials. */
   log?: (line: string) => void;
   settings?: Partial<ServerSettings>;
+  /** Check SSE-KMS key ids against this KMS (e.g. the local KMS server's `keys`); see KmsKeyLookup. */
+  kms?: KmsKeyLookup;
+  /**
+   * Observer called with every request that passed signature verification, before it is
+   * handled: lets tests assert exactly which headers a client sent.
+   */
+  onRequest?: (req: OssRequest, requestId: string) => void;
 }
 
 export interface OssServer {
@@ -181,8 +188,11 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     region,
     copyObjectLimitBytes: 1024 ** 3,
     restoreDelayMs: 1000,
-    defaultKmsKeyId: 'oss-sse-local-default-kms-key',
+    // With a KMS attached, SSE-KMS without a key id gets that KMS's default key, as OSS
+    // records its default CMK's real id.
+    defaultKmsKeyId: options.kms?.defaultKeyId ?? 'oss-sse-local-default-kms-key',
     ...options.settings,
+    ...(options.kms ? { kms: options.kms } : {}),
   };
   const secrets = new Map(Object.entries(options.credentials));
   const lookupSecret = (id: string) => secrets.get(id);
@@ -208,6 +218,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       }
       const auth = verifyOssRequest(oss, { lookupSecret, region });
       if (!auth.ok) throw new OssError(auth.status, auth.code, auth.message);
+      options.onRequest?.(oss, requestId);
       for (const k of Object.keys(oss.query)) {
         if (OTHER_OSS_SUBRESOURCES.has(k) && !KNOWN_SUBRESOURCES.has(k)) throw Errors.notImplemented(`The ?${k} sub-resource`);
       }
