@@ -85,16 +85,59 @@ export const KmsKeyIdSchema = z.string().regex(KMS_KEY_ID_RE, {
 
 // --- the variables ----------------------------------------------------------------------
 
+/** Object events the object function acts on by default (never CopyObject: that is its own write). */
+export const DEFAULT_OBJECT_EVENTS = ['PutObject', 'PostObject', 'CompleteMultipartUpload', 'AppendObject'] as const;
+export const OBJECT_EVENT_NAMES = [...DEFAULT_OBJECT_EVENTS, 'PutSymlink', 'UpdateObjectMeta'] as const;
+const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
+
+/** "true" | "false", nothing else: a typo must not silently mean false. */
+function flag(dflt: boolean) {
+  return z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default(dflt ? 'true' : 'false')
+    .transform((v) => v === 'true');
+}
+
+/** Comma-separated list; blanks around items and empty items are ignored. */
+function list<T extends z.ZodType<string, string>>(item: T) {
+  return z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== ''),
+    )
+    .pipe(z.array(item));
+}
+
+/** Bucket-name globs: bucket-name characters plus * and ?. */
+const BucketGlobSchema = z.string().regex(/^[a-z0-9*?-]{1,63}$/, { error: 'must be bucket-name globs (a-z, 0-9, -, * and ?)' });
+const KeyPrefixSchema = z.string().max(1023);
+
 const VARIABLES = {
   SSE_ALGORITHM: oneOf(SSE_ALGORITHMS).default('AES256'),
   KMS_KEY_ID: KmsKeyIdSchema.optional(),
   KMS_DATA_ENCRYPTION: oneOf(KMS_DATA_ENCRYPTIONS).optional(),
+  /** any: any SSE is compliant; exact: algorithm and key must be the policy's. */
+  COMPLIANCE: oneOf(['any', 'exact'] as const).default('any'),
+  BUCKET_INCLUDE: list(BucketGlobSchema).default([]),
+  BUCKET_EXCLUDE: list(BucketGlobSchema).default([]),
+  KEY_EXCLUDE_PREFIXES: list(KeyPrefixSchema).default([]),
+  OVERRIDE_BUCKET_RULE: flag(false),
   OSS_ENDPOINT: endpoint().optional(),
   KMS_ENDPOINT: endpoint().optional(),
   FC_ENDPOINT: endpoint().optional(),
   MULTIPART_THRESHOLD_BYTES: integerBetween(MIN_MULTIPART_THRESHOLD_BYTES, MAX_MULTIPART_THRESHOLD_BYTES).default(
     MAX_MULTIPART_THRESHOLD_BYTES,
   ),
+  PART_SIZE_BYTES: integerBetween(MIN_MULTIPART_THRESHOLD_BYTES, MAX_PART_BYTES).default(64 * 1024 * 1024),
+  PART_CONCURRENCY: integerBetween(1, 64).default(8),
+  PRESERVE_ACL: flag(true),
+  DELETE_PLAINTEXT_VERSIONS: flag(false),
+  OBJECT_EVENTS: list(oneOf(OBJECT_EVENT_NAMES)).default([...DEFAULT_OBJECT_EVENTS]),
+  /** After setting a bucket's rule, at most this many existing objects are checked (the backfill does the rest). */
+  BUCKET_REENCRYPT_LIMIT: integerBetween(0, 100_000).default(1000),
 };
 
 const RULES: readonly EnvRule<keyof typeof VARIABLES>[] = [

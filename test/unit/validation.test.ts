@@ -16,6 +16,23 @@ import {
 
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
+/** What an empty environment configures. */
+const DEFAULTS = {
+  SSE_ALGORITHM: 'AES256',
+  COMPLIANCE: 'any',
+  BUCKET_INCLUDE: [],
+  BUCKET_EXCLUDE: [],
+  KEY_EXCLUDE_PREFIXES: [],
+  OVERRIDE_BUCKET_RULE: false,
+  MULTIPART_THRESHOLD_BYTES: 1073741824,
+  PART_SIZE_BYTES: 64 * 1024 * 1024,
+  PART_CONCURRENCY: 8,
+  PRESERVE_ACL: true,
+  DELETE_PLAINTEXT_VERSIONS: false,
+  OBJECT_EVENTS: ['PutObject', 'PostObject', 'CompleteMultipartUpload', 'AppendObject'],
+  BUCKET_REENCRYPT_LIMIT: 1000,
+};
+
 describe('bucket names', () => {
   const valid = ['abc', 'a'.repeat(63), 'my-bucket-01', '0bucket9', 'a-b', '123'];
   const invalid = [
@@ -143,10 +160,7 @@ function configError(env: Record<string, string | undefined>): ConfigError {
 
 describe('configuration', () => {
   it('applies defaults and ignores unrelated variables', () => {
-    expect(loadConfig({ PATH: '/usr/bin', HOME: '/root' })).toEqual({
-      SSE_ALGORITHM: 'AES256',
-      MULTIPART_THRESHOLD_BYTES: 1073741824,
-    });
+    expect(loadConfig({ PATH: '/usr/bin', HOME: '/root' })).toEqual(DEFAULTS);
   });
 
   it('treats empty strings as unset', () => {
@@ -160,7 +174,7 @@ describe('configuration', () => {
         FC_ENDPOINT: '',
         MULTIPART_THRESHOLD_BYTES: '',
       }),
-    ).toEqual({ SSE_ALGORITHM: 'AES256', MULTIPART_THRESHOLD_BYTES: 1073741824 });
+    ).toEqual(DEFAULTS);
   });
 
   it('parses a full KMS configuration', () => {
@@ -175,6 +189,7 @@ describe('configuration', () => {
         MULTIPART_THRESHOLD_BYTES: '102400',
       }),
     ).toEqual({
+      ...DEFAULTS,
       SSE_ALGORITHM: 'KMS',
       KMS_KEY_ID: 'acs:kms:cn-hangzhou:1234567890:key/key-hzz62f1cb66fa42qo1234',
       KMS_DATA_ENCRYPTION: 'SM4',
@@ -208,7 +223,7 @@ describe('configuration', () => {
   });
 
   it('KMS without a key id is valid (OSS-managed CMK)', () => {
-    expect(loadConfig({ SSE_ALGORITHM: 'KMS' })).toEqual({ SSE_ALGORITHM: 'KMS', MULTIPART_THRESHOLD_BYTES: 1073741824 });
+    expect(loadConfig({ SSE_ALGORITHM: 'KMS' })).toEqual({ ...DEFAULTS, SSE_ALGORITHM: 'KMS' });
   });
 
   it.each([
@@ -296,10 +311,7 @@ describe('configuration', () => {
   });
 
   it('ConfigSchema is a plain zod schema over the environment', () => {
-    expect(ConfigSchema.parse({ SSE_ALGORITHM: 'SM4', OTHER: 'x' })).toEqual({
-      SSE_ALGORITHM: 'SM4',
-      MULTIPART_THRESHOLD_BYTES: 1073741824,
-    });
+    expect(ConfigSchema.parse({ SSE_ALGORITHM: 'SM4', OTHER: 'x' })).toEqual({ ...DEFAULTS, SSE_ALGORITHM: 'SM4' });
     expect(ConfigSchema.safeParse({ SSE_ALGORITHM: 'x' }).success).toBe(false);
   });
 
@@ -333,5 +345,45 @@ describe('configuration', () => {
     expect(e.message.length).toBeLessThan(300);
     expect(e.message).toContain('…');
     expect(e.message).toContain('must be one of AES256, KMS, SM4');
+  });
+});
+
+describe('policy variables', () => {
+  it('parses lists, flags and bounded integers', () => {
+    const c = loadConfig({
+      COMPLIANCE: 'exact',
+      BUCKET_INCLUDE: 'prod-*, logs-??',
+      BUCKET_EXCLUDE: 'prod-tmp',
+      KEY_EXCLUDE_PREFIXES: 'tmp/, cache/,',
+      OVERRIDE_BUCKET_RULE: 'true',
+      PART_SIZE_BYTES: '1048576',
+      PART_CONCURRENCY: '16',
+      PRESERVE_ACL: 'false',
+      DELETE_PLAINTEXT_VERSIONS: 'true',
+      OBJECT_EVENTS: 'PutObject,CompleteMultipartUpload',
+    });
+    expect(c).toMatchObject({
+      COMPLIANCE: 'exact',
+      BUCKET_INCLUDE: ['prod-*', 'logs-??'],
+      BUCKET_EXCLUDE: ['prod-tmp'],
+      KEY_EXCLUDE_PREFIXES: ['tmp/', 'cache/'],
+      OVERRIDE_BUCKET_RULE: true,
+      PART_SIZE_BYTES: 1048576,
+      PART_CONCURRENCY: 16,
+      PRESERVE_ACL: false,
+      DELETE_PLAINTEXT_VERSIONS: true,
+      OBJECT_EVENTS: ['PutObject', 'CompleteMultipartUpload'],
+    });
+  });
+
+  it.each([
+    [{ COMPLIANCE: 'strict' }, 'COMPLIANCE="strict" must be one of any, exact'],
+    [{ PRESERVE_ACL: 'yes' }, 'PRESERVE_ACL="yes" must be true or false'],
+    [{ PART_CONCURRENCY: '0' }, 'PART_CONCURRENCY="0" must be an integer from 1 to 64'],
+    [{ PART_SIZE_BYTES: '1000' }, 'PART_SIZE_BYTES="1000" must be an integer from 102400 to 5368709120'],
+    [{ BUCKET_INCLUDE: 'Prod_*' }, 'BUCKET_INCLUDE'],
+    [{ OBJECT_EVENTS: 'PutObject,CopyObject' }, 'OBJECT_EVENTS'],
+  ])('rejects %j naming the variable', (env, text) => {
+    expect(() => loadConfig(env)).toThrow(text);
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * The object function's work: for each record of an OSS object event, re-encrypt the object
+ * if it is not encrypted as the policy demands. Every record is handled even when another
+ * fails; a malformed envelope is refused before any request is sent.
+ */
+import { EventValidationError, parseObjectEventRecords } from './events';
+import type { Logger } from './log';
+import type { OssPort } from './oss/port';
+import type { Policy } from './policy';
+import { reencryptObject, type ObjectOutcome } from './reencrypt';
+import { objectKeyProblem } from './validation/names';
+
+export type RecordResult =
+  | ({ index: number; eventName: string } & ObjectOutcome)
+  | { index: number; eventName?: string; bucket?: string; key?: string; action: 'ignored' | 'invalid'; reason: string };
+
+export interface ObjectEventSummary {
+  records: RecordResult[];
+  /** Records whose failure may succeed on a retry (throttling, 5xx, network). */
+  retryableFailures: number;
+}
+
+/** Thrown after every record was handled, so FC retries the invocation (async): only for transient failures. */
+export class TransientFailure extends Error {
+  override readonly name = 'TransientFailure';
+  constructor(readonly summary: ObjectEventSummary) {
+    super(`${summary.retryableFailures} record(s) failed transiently; the invocation should be retried`);
+  }
+}
+
+export interface ObjectEventDeps {
+  oss: OssPort;
+  policy: Policy;
+  log: Logger;
+  /** Resolves the configured KMS alias/ARN to a key id, when the policy names one (lazy: KMS is only loaded then). */
+  resolveKeyId?: () => Promise<string | undefined>;
+}
+
+export async function handleObjectEvent(input: unknown, deps: ObjectEventDeps): Promise<ObjectEventSummary> {
+  const { records } = parseObjectEventRecords(input); // throws EventValidationError naming the bad field
+  const results: RecordResult[] = [];
+  let resolvedKeyId: string | undefined;
+  let resolved = false;
+  for (const entry of records) {
+    if ('error' in entry) {
+      deps.log.error('invalid event record', { index: entry.index, reason: entry.error });
+      results.push({ index: entry.index, action: 'invalid', reason: entry.error });
+      continue;
+    }
+    const { index, record } = entry;
+    const base = { index, eventName: record.eventName, bucket: record.bucket, key: record.key };
+    const shortName = record.eventName.replace(/^ObjectCreated:/, '');
+    if (!record.eventName.startsWith('ObjectCreated:') || !deps.policy.objectEvents.includes(shortName)) {
+      // CopyObject events land here too: our own copies never trigger another copy.
+      results.push({ ...base, action: 'ignored', reason: `event ${record.eventName} is not handled` });
+      continue;
+    }
+    const problem = objectKeyProblem(record.key);
+    if (problem) {
+      deps.log.error('invalid object key in event', { ...base, reason: problem });
+      results.push({ ...base, action: 'invalid', reason: `object key ${problem}` });
+      continue;
+    }
+    if (!resolved && deps.resolveKeyId) {
+      resolvedKeyId = await deps.resolveKeyId();
+      resolved = true;
+    }
+    const outcome = await reencryptObject(
+      deps.oss,
+      deps.policy,
+      deps.log,
+      { bucket: record.bucket, key: record.key },
+      {
+        tryDecodedKey: true,
+        ...(resolvedKeyId ? { resolvedKeyId } : {}),
+      },
+    );
+    results.push({ index, eventName: record.eventName, ...outcome });
+  }
+  const summary: ObjectEventSummary = {
+    records: results,
+    retryableFailures: results.filter((r) => r.action === 'failed' && 'retryable' in r && r.retryable).length,
+  };
+  if (summary.retryableFailures > 0) throw new TransientFailure(summary);
+  return summary;
+}
+
+export { EventValidationError };

@@ -1,0 +1,332 @@
+/**
+ * The one re-encryption routine (DESIGN.md): HEAD → decide → (ACL, tags) → copy the object
+ * onto itself with SSE headers, pinned to the ETag it saw → HEAD again and verify. Called
+ * by the object function, the bucket function, the backfill and the CLI.
+ *
+ * Nothing here may lose data: every copy is conditional on the ETag (and version) that was
+ * read, a 412 means the object changed and is decided again from a fresh HEAD, and nothing
+ * is deleted unless the new copy verified (and then only the exact plaintext version copied).
+ */
+import {
+  bucketSelected,
+  decideObject,
+  keyExcluded,
+  sseRequestHeaders,
+  sseShortfall,
+  type Decision,
+  type Policy,
+  type ReencryptReason,
+  type SkipReason,
+} from './policy';
+import { CONTENT_HEADER_NAMES, OssRequestError, type CompletedPart, type ObjectHead, type OssPort } from './oss/port';
+import { isTransientOssError } from './retry';
+import type { Logger } from './log';
+
+export type Action = 'compliant' | 'reencrypted' | 'would-reencrypt' | 'skipped' | 'failed';
+
+export interface ObjectOutcome {
+  bucket: string;
+  key: string;
+  versionId?: string;
+  action: Action;
+  /** Why: the skip reason, what was wrong with the old encryption, or the failure code. */
+  reason?: SkipReason | ReencryptReason | string;
+  bytes: number;
+  durationMs: number;
+  requestIds: string[];
+  /** Versioned buckets: the new encrypted version. */
+  newVersionId?: string;
+  /** Versioned buckets: the plaintext version left behind, or deleted when so configured. */
+  plaintextVersion?: { versionId: string; deleted: boolean };
+  error?: { code: string; message: string; requestId?: string; status?: number };
+  /** True when the failure is transient (throttling, 5xx, network): worth retrying later. */
+  retryable?: boolean;
+}
+
+export interface ReencryptOptions {
+  dryRun?: boolean;
+  /** The resolved KMS key id (from DescribeKey) when the policy names an alias or ARN. */
+  resolvedKeyId?: string;
+  /** Event keys may arrive URL-encoded (UNCONFIRMED, OSS-FACTS §1): on 404 try the decoded form once. */
+  tryDecodedKey?: boolean;
+  /** An already-read HEAD (inventory/backfill) saves one request; it is re-read after a 412. */
+  head?: ObjectHead;
+}
+
+/** How many times an object that keeps changing under us is decided again. */
+const MAX_ATTEMPTS_ON_CHANGE = 3;
+
+class VerificationError extends Error {
+  override readonly name = 'VerificationError';
+}
+
+export async function reencryptObject(
+  oss: OssPort,
+  policy: Policy,
+  log: Logger,
+  target: { bucket: string; key: string },
+  opts: ReencryptOptions = {},
+): Promise<ObjectOutcome> {
+  const started = Date.now();
+  const requestIds: string[] = [];
+  let key = target.key;
+  const outcome = (o: Omit<ObjectOutcome, 'bucket' | 'key' | 'durationMs' | 'requestIds'>): ObjectOutcome => {
+    const result: ObjectOutcome = { bucket: target.bucket, key, ...o, durationMs: Date.now() - started, requestIds };
+    const level = o.action === 'failed' ? 'error' : 'info';
+    log.log(level, 'object decision', {
+      bucket: result.bucket,
+      key: result.key,
+      versionId: result.versionId,
+      action: result.action,
+      reason: result.reason,
+      bytes: result.bytes,
+      durationMs: result.durationMs,
+      requestIds,
+      ...(result.newVersionId ? { newVersionId: result.newVersionId } : {}),
+      ...(result.plaintextVersion ? { plaintextVersion: result.plaintextVersion } : {}),
+      ...(result.error ? { error: result.error } : {}),
+    });
+    return result;
+  };
+
+  // Excluded buckets and prefixes are never even looked at.
+  if (!bucketSelected(policy, target.bucket)) return outcome({ action: 'skipped', reason: 'excluded-bucket', bytes: 0 });
+  if (keyExcluded(policy, key)) return outcome({ action: 'skipped', reason: 'excluded-prefix', bytes: 0 });
+  try {
+    let head = opts.head ?? (await headAndRecord(oss, target.bucket, key, requestIds));
+    if (!head && opts.tryDecodedKey && /[%+]/.test(key)) {
+      const decoded = safeDecode(key);
+      if (decoded !== undefined && decoded !== key) {
+        head = await headAndRecord(oss, target.bucket, decoded, requestIds);
+        if (head) key = decoded;
+      }
+    }
+    for (let attempt = 1; ; attempt++) {
+      const decision: Decision = decideObject(policy, target.bucket, key, head, opts.resolvedKeyId);
+      const versionId = head?.versionId;
+      if (decision.action === 'compliant') return outcome({ action: 'compliant', versionId, bytes: 0 });
+      if (decision.action === 'skip') return outcome({ action: 'skipped', reason: decision.reason, versionId, bytes: 0 });
+      const current = head as ObjectHead;
+      if (opts.dryRun) return outcome({ action: 'would-reencrypt', reason: decision.reason, versionId, bytes: current.size });
+      try {
+        const written = await copyInPlace(oss, policy, current, opts.resolvedKeyId, requestIds);
+        const after = await verify(oss, policy, current, written.versionId, opts.resolvedKeyId, requestIds, log);
+        let plaintextVersion: ObjectOutcome['plaintextVersion'];
+        if (current.versionId !== undefined && current.versionId !== after.versionId) {
+          // The copy made a new current version; the plaintext one is still there.
+          let deleted = false;
+          if (policy.deletePlaintextVersions) {
+            await oss.deleteObject(current.bucket, current.key, current.versionId);
+            deleted = true;
+          }
+          plaintextVersion = { versionId: current.versionId, deleted };
+        }
+        return outcome({
+          action: 'reencrypted',
+          reason: decision.reason,
+          versionId,
+          bytes: current.size,
+          ...(after.versionId !== undefined ? { newVersionId: after.versionId } : {}),
+          ...(plaintextVersion ? { plaintextVersion } : {}),
+        });
+      } catch (err) {
+        // 412: the object changed between our HEAD and the copy. Never overwrite newer data:
+        // look again and decide on what is there now.
+        if (err instanceof OssRequestError && err.status === 412 && attempt < MAX_ATTEMPTS_ON_CHANGE) {
+          head = await headAndRecord(oss, target.bucket, key, requestIds);
+          continue;
+        }
+        throw err;
+      }
+    }
+  } catch (err) {
+    if (err instanceof VerificationError) {
+      return outcome({
+        action: 'failed',
+        reason: 'verification-failed',
+        bytes: 0,
+        error: { code: 'VerificationFailed', message: err.message },
+        retryable: false,
+      });
+    }
+    const e = err instanceof OssRequestError ? err : undefined;
+    const code = e?.code ?? (err instanceof Error ? err.name : 'Error');
+    return outcome({
+      action: 'failed',
+      reason: code,
+      bytes: 0,
+      error: {
+        code,
+        message: err instanceof Error ? err.message : String(err),
+        ...(e?.requestId ? { requestId: e.requestId } : {}),
+        ...(e ? { status: e.status } : {}),
+      },
+      retryable: isTransientOssError(err),
+    });
+  }
+}
+
+function safeDecode(key: string): string | undefined {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+async function headAndRecord(oss: OssPort, bucket: string, key: string, requestIds: string[]): Promise<ObjectHead | undefined> {
+  const head = await oss.headObject(bucket, key);
+  if (head?.requestId) requestIds.push(head.requestId);
+  return head;
+}
+
+/**
+ * Every header the new copy must carry so that nothing but its encryption changes:
+ * content headers, user metadata, storage class, the object ACL, and the SSE headers.
+ */
+async function preservedHeaders(
+  oss: OssPort,
+  policy: Policy,
+  head: ObjectHead,
+  resolvedKeyId: string | undefined,
+): Promise<Record<string, string>> {
+  const h: Record<string, string> = {};
+  for (const name of CONTENT_HEADER_NAMES) {
+    const v = head.contentHeaders[name];
+    if (v !== undefined) h[name] = v;
+  }
+  Object.assign(h, head.userMeta);
+  h['x-oss-storage-class'] = head.storageClass;
+  if (policy.preserveAcl) {
+    const acl = await oss.getObjectAcl(head.bucket, head.key, head.versionId);
+    // 'default' means "inherit the bucket's": sending nothing keeps it that way.
+    if (acl !== 'default') h['x-oss-object-acl'] = acl;
+  }
+  return { ...h, ...sseRequestHeaders(policy.target, resolvedKeyId) };
+}
+
+async function copyInPlace(
+  oss: OssPort,
+  policy: Policy,
+  head: ObjectHead,
+  resolvedKeyId: string | undefined,
+  requestIds: string[],
+): Promise<{ versionId?: string }> {
+  const headers = await preservedHeaders(oss, policy, head, resolvedKeyId);
+  const source = {
+    sourceBucket: head.bucket,
+    sourceKey: head.key,
+    // Pin to the exact version we read, so a newer version is never copied over by an older one.
+    ...(head.versionId !== undefined ? { sourceVersionId: head.versionId } : {}),
+  };
+  if (head.size <= policy.multipartThresholdBytes) {
+    const res = await oss.copyObject({
+      bucket: head.bucket,
+      key: head.key,
+      ...source,
+      headers: {
+        ...headers,
+        'x-oss-copy-source-if-match': head.etag,
+        'x-oss-metadata-directive': 'REPLACE',
+        'x-oss-tagging-directive': 'Copy',
+      },
+    });
+    if (res.requestId) requestIds.push(res.requestId);
+    return res.versionId !== undefined ? { versionId: res.versionId } : {};
+  }
+  return multipartCopy(oss, policy, head, headers, source, requestIds);
+}
+
+/**
+ * Above the CopyObject limit: Initiate (SSE, metadata, storage class, ACL and tags go here)
+ * → UploadPartCopy in parallel, each part pinned to the ETag → Complete. Any failure aborts
+ * the upload so no orphaned parts are left behind.
+ */
+async function multipartCopy(
+  oss: OssPort,
+  policy: Policy,
+  head: ObjectHead,
+  headers: Record<string, string>,
+  source: { sourceBucket: string; sourceKey: string; sourceVersionId?: string },
+  requestIds: string[],
+): Promise<{ versionId?: string }> {
+  const initiateHeaders = { ...headers };
+  if (head.taggingCount > 0) {
+    const tags = await oss.getObjectTagging(head.bucket, head.key, head.versionId);
+    initiateHeaders['x-oss-tagging'] = tags.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  }
+  const { uploadId, requestId } = await oss.initiateMultipartUpload(head.bucket, head.key, initiateHeaders);
+  if (requestId) requestIds.push(requestId);
+  try {
+    const ranges = partRanges(head.size, policy.partSizeBytes);
+    const parts: CompletedPart[] = new Array(ranges.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ranges.length) {
+        const i = next++;
+        parts[i] = await oss.uploadPartCopy({
+          bucket: head.bucket,
+          key: head.key,
+          uploadId,
+          partNumber: i + 1,
+          ...source,
+          range: ranges[i] as [number, number],
+          ifMatch: head.etag,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(policy.partConcurrency, ranges.length) }, worker));
+    const done = await oss.completeMultipartUpload(head.bucket, head.key, uploadId, parts);
+    if (done.requestId) requestIds.push(done.requestId);
+    return done.versionId !== undefined ? { versionId: done.versionId } : {};
+  } catch (err) {
+    await oss.abortMultipartUpload(head.bucket, head.key, uploadId).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Inclusive byte ranges of at most 10,000 parts, each ≥ partSize except the last. */
+export function partRanges(size: number, partSize: number): Array<[number, number]> {
+  const effective = Math.max(partSize, Math.ceil(size / 10_000));
+  const ranges: Array<[number, number]> = [];
+  for (let start = 0; start < size; start += effective) ranges.push([start, Math.min(size, start + effective) - 1]);
+  return ranges;
+}
+
+/**
+ * HEAD again: the object must now carry the demanded SSE, with the same size and CRC-64 as
+ * the plaintext we copied. A mismatch is an error with both values; nothing is deleted.
+ */
+async function verify(
+  oss: OssPort,
+  policy: Policy,
+  before: ObjectHead,
+  newVersionId: string | undefined,
+  resolvedKeyId: string | undefined,
+  requestIds: string[],
+  log: Logger,
+): Promise<ObjectHead> {
+  const after = await oss.headObject(before.bucket, before.key, newVersionId);
+  if (after?.requestId) requestIds.push(after.requestId);
+  const exact: Policy = { ...policy, compliance: 'exact' };
+  const problems: string[] = [];
+  if (!after) problems.push('the object is gone after the copy');
+  else {
+    const shortfall = sseShortfall(exact, after.sse, resolvedKeyId);
+    if (shortfall) problems.push(`encryption ${JSON.stringify(after.sse ?? null)} (${shortfall})`);
+    if (after.size !== before.size) problems.push(`size ${after.size} != ${before.size}`);
+    if (after.crc64 !== undefined && before.crc64 !== undefined && after.crc64 !== before.crc64) {
+      problems.push(`crc64 ${after.crc64} != ${before.crc64}`);
+    }
+  }
+  if (problems.length > 0) {
+    log.error('verification failed', {
+      bucket: before.bucket,
+      key: before.key,
+      expected: { sse: sseRequestHeaders(policy.target, resolvedKeyId), size: before.size, crc64: before.crc64 },
+      actual: after ? { sse: after.sse, size: after.size, crc64: after.crc64, etag: after.etag } : null,
+    });
+    throw new VerificationError(`re-encrypted copy of ${before.key} did not verify: ${problems.join('; ')}`);
+  }
+  return after as ObjectHead;
+}

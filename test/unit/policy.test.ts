@@ -1,0 +1,111 @@
+/** The shared decision: every outcome of decideObject and decideBucketRule. */
+import { describe, expect, it } from 'vitest';
+import type { ObjectHead } from '../../shared/oss/port';
+import { bucketSelected, decideBucketRule, decideObject, policyFromConfig, sseRequestHeaders, type Policy } from '../../shared/policy';
+import { loadConfig } from '../../shared/validation/config';
+
+const policy = (env: Record<string, string> = {}): Policy => policyFromConfig(loadConfig(env));
+
+const head = (over: Partial<ObjectHead> = {}): ObjectHead => ({
+  bucket: 'b',
+  key: 'k',
+  etag: '"ABC"',
+  size: 10,
+  objectType: 'Normal',
+  storageClass: 'Standard',
+  contentHeaders: {},
+  userMeta: {},
+  taggingCount: 0,
+  ...over,
+});
+
+describe('decideObject', () => {
+  const any = policy();
+  it('re-encrypts an unencrypted object and calls an encrypted one compliant under any', () => {
+    expect(decideObject(any, 'b', 'k', head())).toEqual({ action: 'reencrypt', reason: 'unencrypted' });
+    expect(decideObject(any, 'b', 'k', head({ sse: { algorithm: 'KMS', keyId: 'other' } }))).toEqual({ action: 'compliant' });
+    expect(decideObject(any, 'b', 'k', head({ sse: { algorithm: 'SM4' } }))).toEqual({ action: 'compliant' });
+  });
+
+  it('skips, with the reason, what must not or cannot be copied', () => {
+    expect(decideObject(any, 'b', 'k', undefined)).toEqual({ action: 'skip', reason: 'not-found' });
+    expect(decideObject(any, 'b', 'k', head({ objectType: 'Symlink' }))).toEqual({ action: 'skip', reason: 'symlink' });
+    expect(decideObject(any, 'b', 'k', head({ objectType: 'Appendable' }))).toEqual({ action: 'skip', reason: 'appendable' });
+    for (const storageClass of ['Archive', 'ColdArchive', 'DeepColdArchive']) {
+      expect(decideObject(any, 'b', 'k', head({ storageClass }))).toEqual({ action: 'skip', reason: 'archived-not-restored' });
+      expect(decideObject(any, 'b', 'k', head({ storageClass, restore: 'ongoing-request="true"' }))).toEqual({
+        action: 'skip',
+        reason: 'archived-not-restored',
+      });
+      expect(decideObject(any, 'b', 'k', head({ storageClass, restore: 'ongoing-request="false", expiry-date="x"' })).action).toBe(
+        'reencrypt',
+      );
+    }
+    expect(decideObject(any, 'b', 'k', head({ objectType: 'Appendable', sse: { algorithm: 'AES256' } }))).toEqual({ action: 'compliant' });
+  });
+
+  it('honours bucket include/exclude globs and key prefixes before looking at the object', () => {
+    const p = policy({ BUCKET_INCLUDE: 'prod-*,logs-??', BUCKET_EXCLUDE: 'prod-tmp*', KEY_EXCLUDE_PREFIXES: 'tmp/' });
+    expect(bucketSelected(p, 'prod-a')).toBe(true);
+    expect(bucketSelected(p, 'logs-01')).toBe(true);
+    expect(bucketSelected(p, 'logs-001')).toBe(false);
+    expect(bucketSelected(p, 'prod-tmp-1')).toBe(false);
+    expect(decideObject(p, 'dev', 'k', head())).toEqual({ action: 'skip', reason: 'excluded-bucket' });
+    expect(decideObject(p, 'prod-a', 'tmp/x', head())).toEqual({ action: 'skip', reason: 'excluded-prefix' });
+    expect(decideObject(p, 'prod-a', 'data/x', undefined)).toEqual({ action: 'skip', reason: 'not-found' });
+  });
+
+  it('under exact, re-encrypts another algorithm, another key or missing SM4 data encryption', () => {
+    const p = policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'key-1', KMS_DATA_ENCRYPTION: 'SM4', COMPLIANCE: 'exact' });
+    const ok = { algorithm: 'KMS' as const, keyId: 'key-1', dataEncryption: 'SM4' as const };
+    expect(decideObject(p, 'b', 'k', head({ sse: ok }))).toEqual({ action: 'compliant' });
+    expect(decideObject(p, 'b', 'k', head({ sse: { algorithm: 'AES256' } }))).toEqual({ action: 'reencrypt', reason: 'wrong-algorithm' });
+    expect(decideObject(p, 'b', 'k', head({ sse: { ...ok, keyId: 'key-2' } }))).toEqual({ action: 'reencrypt', reason: 'wrong-key' });
+    expect(decideObject(p, 'b', 'k', head({ sse: { algorithm: 'KMS', keyId: 'key-1' } }))).toEqual({
+      action: 'reencrypt',
+      reason: 'wrong-data-encryption',
+    });
+  });
+
+  it('matches a configured alias or ARN against the key id OSS reports', () => {
+    const alias = policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'alias/prod', COMPLIANCE: 'exact' });
+    const sse = { algorithm: 'KMS' as const, keyId: 'key-xyz' };
+    expect(decideObject(alias, 'b', 'k', head({ sse })).action).toBe('reencrypt');
+    expect(decideObject(alias, 'b', 'k', head({ sse }), 'key-xyz')).toEqual({ action: 'compliant' });
+    const arn = policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'acs:kms:cn-hangzhou:123:key/key-xyz', COMPLIANCE: 'exact' });
+    expect(decideObject(arn, 'b', 'k', head({ sse }))).toEqual({ action: 'compliant' });
+  });
+});
+
+describe('decideBucketRule', () => {
+  it('sets a missing rule, keeps a matching one, reports a different one unless told to replace it', () => {
+    const p = policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'key-1' });
+    expect(decideBucketRule(p, undefined)).toEqual({ action: 'set', reason: 'missing' });
+    expect(decideBucketRule(p, { algorithm: 'KMS', keyId: 'key-1' })).toEqual({ action: 'compliant' });
+    expect(decideBucketRule(p, { algorithm: 'AES256' })).toEqual({ action: 'report', reason: 'different-rule' });
+    expect(
+      decideBucketRule(policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'key-1', OVERRIDE_BUCKET_RULE: 'true' }), { algorithm: 'AES256' }),
+    ).toEqual({
+      action: 'set',
+      reason: 'replace',
+    });
+    expect(
+      decideBucketRule(policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'key-1', COMPLIANCE: 'exact' }), { algorithm: 'KMS', keyId: 'key-2' }),
+    ).toEqual({
+      action: 'set',
+      reason: 'replace',
+    });
+  });
+});
+
+describe('sseRequestHeaders', () => {
+  it('asks for exactly the policy encryption, with the resolved key id when there is one', () => {
+    expect(sseRequestHeaders({ algorithm: 'AES256' })).toEqual({ 'x-oss-server-side-encryption': 'AES256' });
+    expect(sseRequestHeaders({ algorithm: 'KMS', keyId: 'alias/a', dataEncryption: 'SM4' }, 'key-1')).toEqual({
+      'x-oss-server-side-encryption': 'KMS',
+      'x-oss-server-side-encryption-key-id': 'key-1',
+      'x-oss-server-side-data-encryption': 'SM4',
+    });
+    expect(sseRequestHeaders({ algorithm: 'KMS' })).toEqual({ 'x-oss-server-side-encryption': 'KMS' });
+  });
+});
