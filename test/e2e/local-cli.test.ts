@@ -13,6 +13,7 @@ const cli = join(root, 'dist', 'cli', 'oss-sse.js');
 interface Ready {
   ready: true;
   oss: string;
+  kms: string;
   region: string;
   accessKeyId: string;
   accessKeySecret: string;
@@ -62,6 +63,7 @@ describe('oss-sse local', () => {
     expect(ready).toEqual({
       ready: true,
       oss: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      kms: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       region: 'cn-shanghai',
       accessKeyId: 'AK-e2e',
       accessKeySecret: 'SK-e2e',
