@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { parseOssRequest, verifyOssRequest, type OssRequest } from '../../shared/signing';
+import { parseOssRequest, signingView, verifyOssRequest, type OssRequest } from '../../shared/signing';
 import * as bucketApi from './bucket';
 import type { KmsKeyLookup, ObjectContext, RequestContext, ServerSettings } from './context';
 import { NotModified } from './copy-source';
@@ -216,7 +216,8 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       } catch (e) {
         throw Errors.invalidArgument(`Malformed request URL: ${(e as Error).message}`);
       }
-      const auth = verifyOssRequest(oss, { lookupSecret, region });
+      // Verify over the header bytes as sent; handlers keep the latin1 view so stored values round-trip byte for byte.
+      const auth = verifyOssRequest(signingView(oss), { lookupSecret, region });
       if (!auth.ok) throw new OssError(auth.status, auth.code, auth.message);
       options.onRequest?.(oss, requestId);
       for (const k of Object.keys(oss.query)) {

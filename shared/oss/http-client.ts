@@ -13,15 +13,15 @@
  * token or a signature: OSS echoes the string it signed (with the token in it) on
  * SignatureDoesNotMatch, so every message is redacted before an error is built.
  *
- * Non-ASCII header values are signed over their wire bytes, as real OSS verifies them (see
- * signingValue); the local server currently verifies them differently (latin1 view).
+ * Non-ASCII header values are signed over their wire bytes, as real OSS (and the local server)
+ * verifies them: see signingHeaderValue in shared/signing.
  */
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { isTransientOssError, withRetry } from '../retry';
-import { signOssRequest, type Credentials, type OssRequest } from '../signing';
+import { signingHeaderValue, signOssRequest, type Credentials, type OssRequest } from '../signing';
 import { normalizeRegion, requestTarget, resolveOssEndpoint, type OssEndpoint } from './endpoint';
 import {
   CONTENT_HEADER_NAMES,
@@ -210,17 +210,6 @@ function requireText(node: unknown, name: string, what: string): string {
  */
 function toWireValue(v: string): string {
   return /[^\x00-\xff]/.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
-}
-
-/**
- * The form of a wire value that shared/signing must see so that the bytes it signs (UTF-8 of
- * the string) are the bytes on the wire: real OSS signs the raw header bytes. Evidence:
- * ali-oss's own tests against OSS put and copy Chinese metadata with headerEncoding 'latin1',
- * where V1 signs Buffer.from(stringToSign, 'latin1') and V4 utf8-decodes each latin1 value,
- * i.e. both sign exactly the UTF-8 bytes sent. ASCII values are the same in both forms.
- */
-function signingValue(wire: string): string {
-  return /[\x80-\xff]/.test(wire) ? Buffer.from(wire, 'latin1').toString('utf8') : wire;
 }
 
 /** Headers shared/signing adds; copied from the signing view onto the wire headers. */
@@ -546,7 +535,7 @@ export class OssHttpClient implements OssPort {
     if (body !== undefined || c.method === 'PUT' || c.method === 'POST') headers['content-length'] = String(body?.length ?? 0);
 
     const signing: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) signing[name] = signingValue(value);
+    for (const [name, value] of Object.entries(headers)) signing[name] = signingHeaderValue(value);
     const req: OssRequest = { method: c.method, query: c.query ?? {}, headers: signing };
     if (c.bucket !== undefined) req.bucket = c.bucket;
     if (c.key !== undefined) req.key = c.key;
