@@ -3,11 +3,13 @@
  * creation, on drift, or by hand), then re-encrypt the objects that raced in before the
  * rule existed. Idempotent: a second event for the same bucket changes nothing.
  */
-import { parseBucketEvent } from './events';
+import { parseBucketEvent, type BucketEvent } from './events';
+import { KmsError } from './kms';
 import type { Logger } from './log';
 import type { OssPort, SseSpec } from './oss/port';
 import { bucketSelected, decideBucketRule, type BucketRuleDecision, type Policy } from './policy';
 import { reencryptObject, type ObjectOutcome } from './reencrypt';
+import { isTransientOssError } from './retry';
 
 export interface BucketOutcome {
   bucket: string;
@@ -19,6 +21,8 @@ export interface BucketOutcome {
   actor?: Record<string, string | undefined>;
   objects?: { checked: number; reencrypted: number; failed: number; truncated: boolean };
   error?: { code: string; message: string; requestId?: string };
+  /** True when the failure is transient (throttling, 5xx, network): FC should retry the event. */
+  retryable?: boolean;
 }
 
 export interface BucketDeps {
@@ -101,6 +105,7 @@ export async function applyBucketPolicy(
       action: 'failed',
       reason: e.code ?? e.name ?? 'Error',
       error: { code: e.code ?? e.name ?? 'Error', message: e.message ?? String(err), ...(e.requestId ? { requestId: e.requestId } : {}) },
+      retryable: isTransientOssError(err) || (err instanceof KmsError && err.transient),
     });
   }
 }
@@ -154,6 +159,14 @@ async function reencryptRacedObjects(
 
 export type BucketEventResult = { buckets: BucketOutcome[] };
 
+/** Thrown after every bucket was handled, so FC retries the invocation: only for transient failures. */
+export class TransientBucketFailure extends Error {
+  override readonly name = 'TransientBucketFailure';
+  constructor(readonly result: BucketEventResult) {
+    super(`${result.buckets.filter((b) => b.retryable).length} bucket(s) failed transiently; the invocation should be retried`);
+  }
+}
+
 /**
  * Handles every accepted shape (EventBridge BucketCreated, ActionTrail PutBucket /
  * PutBucketEncryption / DeleteBucketEncryption, `{ "bucket": … }`, `{ "allBuckets": true }`).
@@ -161,14 +174,20 @@ export type BucketEventResult = { buckets: BucketOutcome[] };
  */
 export async function handleBucketEvent(input: unknown, deps: BucketDeps): Promise<BucketEventResult> {
   const event = parseBucketEvent(input);
-  if (event.kind === 'all-buckets') return { buckets: await applyToAllBuckets(deps) };
+  const result: BucketEventResult =
+    event.kind === 'all-buckets' ? { buckets: await applyToAllBuckets(deps) } : { buckets: [await applyOne(event, deps)] };
+  if (result.buckets.some((b) => b.retryable)) throw new TransientBucketFailure(result);
+  return result;
+}
+
+async function applyOne(event: Extract<BucketEvent, { kind: 'bucket' }>, deps: BucketDeps): Promise<BucketOutcome> {
   const actor = event.actor
     ? Object.fromEntries(Object.entries(event.actor).map(([k, v]) => [k, v === undefined ? undefined : String(v)]))
     : undefined;
   if (event.trigger === 'encryption-changed') {
     deps.log.warn('bucket encryption rule changed', { bucket: event.bucket, eventName: event.eventName, actor });
   }
-  return { buckets: [await applyBucketPolicy(event.bucket, deps, actor)] };
+  return applyBucketPolicy(event.bucket, deps, actor);
 }
 
 async function applyToAllBuckets(deps: BucketDeps): Promise<BucketOutcome[]> {
