@@ -1,0 +1,69 @@
+/**
+ * A token bucket over the OSS port: every OSS request waits for a token, so a backfill stays
+ * under a QPS cap (OSS allows 10,000 QPS per account and region, far less with sequential
+ * keys; the backfill shares that budget with production traffic).
+ */
+import type { OssPort } from '../oss/port';
+
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  private queue: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ratePerSec: number,
+    private readonly burst = Math.max(1, Math.ceil(ratePerSec / 10)),
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    if (!(ratePerSec > 0)) throw new RangeError('rate must be positive');
+    this.tokens = this.burst;
+    this.last = this.now();
+  }
+
+  private refill(): void {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.ratePerSec);
+    this.last = t;
+  }
+
+  take(): Promise<void> {
+    this.refill();
+    if (this.queue.length === 0 && this.tokens >= 1) {
+      this.tokens -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.queue.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    const wait = Math.max(1, ((1 - this.tokens) / this.ratePerSec) * 1000);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.refill();
+      while (this.queue.length > 0 && this.tokens >= 1) {
+        this.tokens -= 1;
+        this.queue.shift()?.();
+      }
+      if (this.queue.length > 0) this.schedule();
+    }, wait);
+  }
+}
+
+/** The same port, each call first taking a token. */
+export function rateLimited(oss: OssPort, bucket: TokenBucket): OssPort {
+  return new Proxy(oss, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await bucket.take();
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
