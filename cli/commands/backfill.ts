@@ -1,0 +1,235 @@
+/**
+ * `oss-sse scan` and `oss-sse backfill`: the backfill engine in-process, with a progress bar
+ * on a TTY, a summary table (or --json), a resumable checkpoint file and an NDJSON failure list.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  listingItems,
+  runBackfill,
+  type BackfillReport,
+  type Checkpoint,
+  type EngineOptions,
+  type FailureRecord,
+} from '../../shared/backfill/engine';
+import { rateLimited, TokenBucket } from '../../shared/backfill/rate-limit';
+import { checkSseKey, createKmsPort } from '../../shared/kms';
+import type { OssPort } from '../../shared/oss/port';
+import { OssRequestError } from '../../shared/oss/port';
+import { isValidBucketName } from '../../shared/validation/names';
+import { CliError, cloudContext, publicKmsEndpoint, EXIT, policyFrom, withCloudOptions, type CloudOptions } from '../environment';
+
+interface BackfillFlags extends CloudOptions {
+  prefix?: string;
+  dryRun?: boolean;
+  concurrency: number;
+  qps?: number;
+  checkpoint?: string;
+  report?: string;
+  json?: boolean;
+  maxObjects?: number;
+  verbose?: boolean;
+}
+
+function positiveInt(name: string, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}`);
+    return n;
+  };
+}
+
+/** What the checkpoint file holds: where to resume, for which bucket and prefix. */
+interface CheckpointFile {
+  bucket: string;
+  prefix: string;
+  checkpoint: Checkpoint;
+  report: BackfillReport;
+}
+
+function readCheckpoint(file: string, bucket: string, prefix: string): Checkpoint | undefined {
+  if (!existsSync(file)) return undefined;
+  let saved: CheckpointFile;
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as CheckpointFile;
+  } catch (e) {
+    throw new CliError(`checkpoint file ${file} is not valid JSON (${(e as Error).message}); remove it to start over`, EXIT.usage);
+  }
+  if (saved.bucket !== bucket || saved.prefix !== prefix) {
+    throw new CliError(
+      `checkpoint file ${file} belongs to bucket ${saved.bucket} prefix "${saved.prefix}", not ${bucket} prefix "${prefix}"`,
+      EXIT.usage,
+    );
+  }
+  return saved.checkpoint;
+}
+
+/** Atomic: a crash while writing leaves the previous checkpoint. */
+function writeCheckpoint(file: string, content: CheckpointFile): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(content, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+function summaryTable(r: BackfillReport): string {
+  const rows: Array<[string, string | number]> = [
+    ['bucket', r.bucket],
+    ['scanned', r.scanned],
+    ['compliant', r.compliant],
+    [r.dryRun ? 'would re-encrypt' : 're-encrypted', r.dryRun ? r.wouldReencrypt : r.reencrypted],
+    ...Object.entries(r.skipped).map(([k, v]): [string, number] => [`skipped: ${k}`, v]),
+    ...Object.entries(r.failed).map(([k, v]): [string, number] => [`failed: ${k}`, v]),
+    ['bytes re-encrypted', r.bytesReencrypted],
+    ['requests', r.requests],
+    ['duration', `${(r.durationMs / 1000).toFixed(1)} s`],
+    ['done', r.checkpoint.done ? 'yes' : `no (stopped by ${r.stoppedBy ?? 'error'})`],
+  ];
+  if (r.plaintextVersionsKept > 0) rows.push(['plaintext versions kept', r.plaintextVersionsKept]);
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
+}
+
+async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'backfill'): Promise<number> {
+  if (!isValidBucketName(bucket)) throw new CliError(`"${bucket}" is not a valid bucket name`, EXIT.usage);
+  const dryRun = mode === 'scan' || flags.dryRun === true;
+  const prefix = flags.prefix ?? '';
+  const { policy, config } = policyFrom(flags);
+  const ctx = cloudContext(flags);
+  // Fail early and clearly: a missing bucket or missing permission changes nothing.
+  try {
+    await ctx.oss.listObjectsV2(bucket, { maxKeys: 1 });
+  } catch (e) {
+    if (e instanceof OssRequestError)
+      throw new CliError(`cannot list ${bucket}: ${e.code} (${e.message})${e.requestId ? ` [request ${e.requestId}]` : ''}`);
+    throw e;
+  }
+  let resolvedKeyId: string | undefined;
+  if (policy.target.algorithm === 'KMS' && policy.target.keyId && !dryRun) {
+    const kms = createKmsPort({
+      region: ctx.region,
+      endpoint: config.KMS_ENDPOINT ?? publicKmsEndpoint(ctx.region),
+      credentials: () => ctx.credentials,
+    });
+    const check = await checkSseKey(
+      kms,
+      policy.target.keyId,
+      policy.target.dataEncryption ? { dataEncryption: policy.target.dataEncryption } : {},
+    );
+    if (!check.ok) throw new CliError(`KMS key ${policy.target.keyId} cannot be used: ${check.message}. Nothing was changed.`);
+    resolvedKeyId = check.keyId;
+  }
+  const resumeFrom = flags.checkpoint ? readCheckpoint(flags.checkpoint, bucket, prefix) : undefined;
+  if (resumeFrom?.done) {
+    process.stderr.write(`checkpoint ${flags.checkpoint} says this backfill is complete; remove it to run again\n`);
+    return EXIT.ok;
+  }
+  const oss: OssPort = flags.qps ? rateLimited(ctx.oss, new TokenBucket(flags.qps)) : ctx.oss;
+  const failuresFile = flags.report ? `${flags.report}.failures.ndjson` : undefined;
+  const failureStream = failuresFile ? createWriteStream(failuresFile) : undefined;
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const bar =
+    process.stderr.isTTY && !flags.json
+      ? new SingleBar({
+          format: '{bar} {value}/{total} listed | {rate}/s | re-encrypted {re} | failed {failed} | ETA {eta_formatted}',
+          hideCursor: true,
+          etaBuffer: 200,
+        })
+      : undefined;
+  bar?.start(0, 0, { rate: 0, re: 0, failed: 0 });
+  const started = Date.now();
+  const finished = (r: BackfillReport) =>
+    r.compliant +
+    r.reencrypted +
+    r.wouldReencrypt +
+    Object.values(r.skipped).reduce((a, b) => a + b, 0) +
+    Object.values(r.failed).reduce((a, b) => a + b, 0);
+
+  const options: EngineOptions = {
+    bucket,
+    items: listingItems(oss, bucket, { ...(prefix ? { prefix } : {}), ...(resumeFrom?.cursor ? { startAfter: resumeFrom.cursor } : {}) }),
+    oss,
+    policy,
+    log: ctx.log,
+    dryRun,
+    concurrency: flags.concurrency,
+    signal: controller.signal,
+    requestCount: () => ctx.oss.requestCount,
+    ...(flags.maxObjects ? { maxObjects: flags.maxObjects } : {}),
+    ...(resolvedKeyId ? { resolvedKeyId } : {}),
+    onFailure: (f: FailureRecord) => void failureStream?.write(`${JSON.stringify({ bucket, ...f })}\n`),
+    onProgress: (r) => {
+      const done = finished(r);
+      bar?.setTotal(r.scanned);
+      bar?.update(done, {
+        rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)),
+        re: r.reencrypted + r.wouldReencrypt,
+        failed: Object.values(r.failed).reduce((a, b) => a + b, 0),
+      });
+    },
+    ...(flags.checkpoint
+      ? {
+          onCheckpoint: (c: Checkpoint, r: BackfillReport) =>
+            writeCheckpoint(flags.checkpoint as string, { bucket, prefix, checkpoint: c, report: r }),
+        }
+      : {}),
+    checkpointEveryMs: 1_000,
+  };
+  let report: BackfillReport;
+  try {
+    report = await runBackfill(options);
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await new Promise<void>((resolve) => (failureStream ? failureStream.end(resolve) : resolve()));
+    ctx.oss.destroy();
+  }
+  if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${summaryTable(report)}\n`);
+  if (report.stoppedBy === 'signal') {
+    process.stderr.write(flags.checkpoint ? `interrupted; rerun with --checkpoint ${flags.checkpoint} to resume\n` : 'interrupted\n');
+    return EXIT.interrupted;
+  }
+  const failed = Object.values(report.failed).reduce((a, b) => a + b, 0);
+  if (failed > 0) return EXIT.nonCompliant;
+  if (mode === 'scan' && report.wouldReencrypt > 0) return EXIT.nonCompliant;
+  return EXIT.ok;
+}
+
+function engineCommand(name: 'scan' | 'backfill'): Command {
+  const cmd = withCloudOptions(new Command(name).argument('<bucket>'))
+    .option('--prefix <prefix>', 'only keys under this prefix')
+    .option('--concurrency <n>', 'objects in flight (default 64)', positiveInt('--concurrency', 1024), 64)
+    .option('--qps <n>', 'cap OSS requests per second', positiveInt('--qps', 100_000))
+    .option('--max-objects <n>', 'stop after this many objects', positiveInt('--max-objects', Number.MAX_SAFE_INTEGER))
+    .option('--report <file>', 'write the report as JSON to FILE and every failure to FILE.failures.ndjson')
+    .option('--json', 'print the report as one JSON line instead of a table')
+    .option('--verbose', 'one JSON line per object decision on stderr');
+  if (name === 'scan') {
+    cmd
+      .description(
+        'report what is not encrypted as the policy demands, changing nothing (exit 0: everything remediable is compliant, 3: not)',
+      )
+      .addHelpText('after', '\nExample:\n  oss-sse scan my-bucket --prefix logs/ --region cn-hangzhou');
+  } else {
+    cmd
+      .description('re-encrypt every object that is not encrypted as the policy demands')
+      .option('--dry-run', 'decide and report, change nothing')
+      .option('--checkpoint <file>', 'resume from and save progress to FILE (Ctrl-C writes it)')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  oss-sse backfill my-bucket --checkpoint my-bucket.ckpt --report my-bucket.report.json\n  oss-sse backfill my-bucket --algorithm KMS --kms-key-id alias/prod --qps 2000 --concurrency 128',
+      );
+  }
+  return cmd.action(async (bucket: string, flags: BackfillFlags) => {
+    process.exitCode = await execute(bucket, flags, name);
+  });
+}
+
+export const scanCommand = (): Command => engineCommand('scan');
+export const backfillCommand = (): Command => engineCommand('backfill');
