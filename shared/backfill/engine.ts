@@ -5,11 +5,11 @@
  * up to it is finished — so a resumed run never skips an object and repeats at most the
  * in-flight window. Memory is bounded by the window, not by the bucket size.
  */
-import { compareKeys } from '../key-order';
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
 import { reencryptObject, type ObjectOutcome } from '../reencrypt';
+import { inRange, type KeyRange } from './shards';
 
 /** One object to look at. `cursor` orders items: the checkpoint stores the low-water cursor. */
 export interface WorkItem {
@@ -283,12 +283,8 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
   return report;
 }
 
-/** Work items from ListObjectsV2 pages: prefix, start after a key (exclusive), end before a key (exclusive). */
-export async function* listingItems(
-  oss: OssPort,
-  bucket: string,
-  range: { prefix?: string; startAfter?: string; endBefore?: string },
-): AsyncGenerator<WorkItem> {
+/** Work items from ListObjectsV2 pages over a prefix and a key range (see KeyRange). */
+export async function* listingItems(oss: OssPort, bucket: string, range: KeyRange & { prefix?: string }): AsyncGenerator<WorkItem> {
   let token: string | undefined;
   let first = true;
   do {
@@ -300,7 +296,8 @@ export async function* listingItems(
     });
     first = false;
     for (const o of page.objects) {
-      if (range.endBefore !== undefined && compareKeys(o.key, range.endBefore) >= 0) return;
+      // Keys come in order: the first one past the end ends the range.
+      if (!inRange(o.key, { endAt: range.endAt, endBefore: range.endBefore })) return;
       yield { key: o.key, cursor: o.key, etag: o.etag, size: o.size };
     }
     token = page.isTruncated ? page.nextContinuationToken : undefined;

@@ -85,8 +85,8 @@ interface Call {
   /** Decoded values; '' for valueless sub-resources (?acl, ?uploads). */
   query?: Record<string, string>;
   headers?: Record<string, string>;
-  /** XML document. */
-  body?: string;
+  /** XML document, or raw bytes. */
+  body?: string | Buffer;
 }
 
 interface Reply {
@@ -487,6 +487,23 @@ export class OssHttpClient implements OssPort {
     });
   }
 
+  async putObject(bucket: string, key: string, body: Buffer, headers: Record<string, string> = {}): Promise<WriteResult> {
+    const r = await this.call({ op: 'PutObject', method: 'PUT', bucket, key, headers: lowerCased(headers), body });
+    const etag = header(r.headers, 'etag');
+    if (etag === undefined) throw new Error('OSS PutObject: the response has no ETag');
+    const versionId = header(r.headers, 'x-oss-version-id');
+    return { etag, ...(versionId !== undefined ? { versionId } : {}), ...(r.requestId ? { requestId: r.requestId } : {}) };
+  }
+
+  async getObject(bucket: string, key: string): Promise<Buffer | undefined> {
+    try {
+      return (await this.call({ op: 'GetObject', method: 'GET', bucket, key })).body;
+    } catch (e) {
+      if (e instanceof OssRequestError && e.status === 404 && e.code === 'NoSuchKey') return undefined;
+      throw e;
+    }
+  }
+
   async deleteBucketEncryption(bucket: string): Promise<void> {
     await this.call({ op: 'DeleteBucketEncryption', method: 'DELETE', bucket, query: { encryption: '' } });
   }
@@ -527,8 +544,8 @@ export class OssHttpClient implements OssPort {
     for (const [name, value] of Object.entries(c.headers ?? {})) headers[name] = toWireValue(value);
     let body: Buffer | undefined;
     if (c.body !== undefined) {
-      body = Buffer.from(c.body, 'utf8');
-      headers['content-type'] ??= 'application/xml';
+      body = typeof c.body === 'string' ? Buffer.from(c.body, 'utf8') : c.body;
+      headers['content-type'] ??= typeof c.body === 'string' ? 'application/xml' : 'application/octet-stream';
       headers['content-md5'] = createHash('md5').update(body).digest('base64');
     }
     // Explicit length on PUT/POST (0 without a body) so node never falls back to chunked encoding.

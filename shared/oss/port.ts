@@ -109,6 +109,10 @@ export interface OssPort {
   completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<WriteResult>;
   abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   deleteObject(bucket: string, key: string, versionId?: string): Promise<void>;
+  /** PutObject of a small body (job state, reports); `headers` sent as given (e.g. SSE). */
+  putObject(bucket: string, key: string, body: Buffer, headers?: Record<string, string>): Promise<WriteResult>;
+  /** GetObject of a small object (job state, inventory manifests), or undefined when it does not exist. */
+  getObject(bucket: string, key: string): Promise<Buffer | undefined>;
   /** ListObjectsV2; keys are returned decoded. */
   listObjectsV2(
     bucket: string,

@@ -1,0 +1,322 @@
+/**
+ * A backfill job on Function Compute: the first invocation plans the shards and starts one
+ * invocation chain per shard; each invocation runs the engine until shortly before its
+ * timeout, saves the shard's checkpoint and counters in a state object, and invokes itself
+ * asynchronously to continue. State lives in OSS (STATE_BUCKET/STATE_PREFIX, written with
+ * SSE); the job's progress can be read from it at any time, and the final report is written
+ * beside it when the last shard finishes.
+ *
+ * Each continuation carries a generation number; a duplicate or late invocation (FC retries
+ * async invocations) whose generation is not the shard's current one stops at once, so two
+ * chains never run the same shard and a checkpoint never goes backwards.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log';
+import type { OssPort } from '../oss/port';
+import type { Policy } from '../policy';
+import { listingItems, runBackfill, type BackfillReport, type Checkpoint, type FailureRecord } from './engine';
+import type { BackfillPayload } from './payload';
+import { planShards, sampleBoundaries, type KeyRange } from './shards';
+
+export interface JobRecord {
+  jobId: string;
+  bucket: string;
+  prefix?: string;
+  dryRun: boolean;
+  concurrency?: number;
+  qps?: number;
+  shards: KeyRange[];
+  createdAt: string;
+}
+
+export interface ShardState {
+  jobId: string;
+  shard: number;
+  generation: number;
+  /** Low-water cursor: everything at or before it is finished. */
+  cursor?: string;
+  done: boolean;
+  invocations: number;
+  totals: Totals;
+  updatedAt: string;
+}
+
+export type Totals = Pick<
+  BackfillReport,
+  | 'scanned'
+  | 'compliant'
+  | 'reencrypted'
+  | 'wouldReencrypt'
+  | 'skipped'
+  | 'failed'
+  | 'bytesReencrypted'
+  | 'requests'
+  | 'durationMs'
+  | 'plaintextVersionsKept'
+>;
+
+export const emptyTotals = (): Totals => ({
+  scanned: 0,
+  compliant: 0,
+  reencrypted: 0,
+  wouldReencrypt: 0,
+  skipped: {},
+  failed: {},
+  bytesReencrypted: 0,
+  requests: 0,
+  durationMs: 0,
+  plaintextVersionsKept: 0,
+});
+
+const addCounts = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+};
+
+export function addTotals(a: Totals, b: Totals): Totals {
+  return {
+    scanned: a.scanned + b.scanned,
+    compliant: a.compliant + b.compliant,
+    reencrypted: a.reencrypted + b.reencrypted,
+    wouldReencrypt: a.wouldReencrypt + b.wouldReencrypt,
+    skipped: addCounts(a.skipped, b.skipped),
+    failed: addCounts(a.failed, b.failed),
+    bytesReencrypted: a.bytesReencrypted + b.bytesReencrypted,
+    requests: a.requests + b.requests,
+    durationMs: a.durationMs + b.durationMs,
+    plaintextVersionsKept: a.plaintextVersionsKept + b.plaintextVersionsKept,
+  };
+}
+
+export interface StateLocation {
+  bucket: string;
+  prefix: string;
+}
+
+export const jobKey = (s: StateLocation, jobId: string) => `${s.prefix}${jobId}/job.json`;
+export const shardKey = (s: StateLocation, jobId: string, shard: number) => `${s.prefix}${jobId}/shard-${shard}.json`;
+export const reportKey = (s: StateLocation, jobId: string) => `${s.prefix}${jobId}/report.json`;
+const failuresKey = (s: StateLocation, jobId: string, shard: number, generation: number) =>
+  `${s.prefix}${jobId}/shard-${shard}-failures-${generation}.ndjson`;
+
+export interface JobDeps {
+  oss: OssPort;
+  policy: Policy;
+  log: Logger;
+  state: StateLocation;
+  /** Invokes this function asynchronously with the payload (continuations, shards). */
+  invokeSelf(payload: BackfillPayload): Promise<void>;
+  /** Epoch ms: stop taking work after this. */
+  deadline: number;
+  resolvedKeyId?: string;
+  requestCount?: () => number;
+  now?: () => Date;
+}
+
+export type BackfillResult =
+  | { jobId: string; status: 'started'; shards: number }
+  | {
+      jobId: string;
+      shard: number;
+      status: 'continuing' | 'shard-done' | 'job-done' | 'already-done' | 'superseded';
+      cursor?: string;
+      totals?: Totals;
+    };
+
+/** State objects hold progress, not secrets, but every object oss-sse writes is encrypted. */
+function sseHeaders(policy: Policy, resolvedKeyId?: string): Record<string, string> {
+  const h: Record<string, string> = { 'x-oss-server-side-encryption': policy.target.algorithm, 'content-type': 'application/json' };
+  const keyId = resolvedKeyId ?? policy.target.keyId;
+  if (policy.target.algorithm === 'KMS' && keyId) h['x-oss-server-side-encryption-key-id'] = keyId;
+  return h;
+}
+
+async function readJson<T>(oss: OssPort, bucket: string, key: string): Promise<T | undefined> {
+  const body = await oss.getObject(bucket, key);
+  return body === undefined ? undefined : (JSON.parse(body.toString('utf8')) as T);
+}
+
+async function writeJson(deps: JobDeps, key: string, value: unknown): Promise<void> {
+  await deps.oss.putObject(
+    deps.state.bucket,
+    key,
+    Buffer.from(`${JSON.stringify(value, null, 2)}\n`),
+    sseHeaders(deps.policy, deps.resolvedKeyId),
+  );
+}
+
+export function newJobId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${stamp}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function handleBackfill(payload: BackfillPayload, deps: JobDeps): Promise<BackfillResult> {
+  if (payload.jobId === undefined || payload.shard === undefined) return startJob(payload, deps);
+  return runShard(payload.jobId, payload.shard, payload.generation ?? 0, deps);
+}
+
+async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<BackfillResult> {
+  const now = deps.now?.() ?? new Date();
+  const jobId = newJobId(now);
+  const range: KeyRange & { prefix?: string } = {
+    ...(payload.prefix ? { prefix: payload.prefix } : {}),
+    ...(payload.startAfter ? { startAfter: payload.startAfter } : {}),
+    ...(payload.endBefore ? { endBefore: payload.endBefore } : {}),
+  };
+  const shardCount = payload.shards ?? 1;
+  const shards =
+    shardCount > 1 ? planShards(range, await sampleBoundaries(deps.oss, payload.bucket, range, shardCount), shardCount) : [range];
+  const job: JobRecord = {
+    jobId,
+    bucket: payload.bucket,
+    ...(payload.prefix ? { prefix: payload.prefix } : {}),
+    dryRun: payload.dryRun ?? false,
+    ...(payload.concurrency ? { concurrency: payload.concurrency } : {}),
+    ...(payload.qps ? { qps: payload.qps } : {}),
+    shards: shards.map(({ startAfter, endAt, endBefore }) => ({
+      ...(startAfter !== undefined ? { startAfter } : {}),
+      ...(endAt !== undefined ? { endAt } : {}),
+      ...(endBefore !== undefined ? { endBefore } : {}),
+    })),
+    createdAt: now.toISOString(),
+  };
+  await writeJson(deps, jobKey(deps.state, jobId), job);
+  for (let i = 0; i < shards.length; i++) {
+    const state: ShardState = {
+      jobId,
+      shard: i,
+      generation: 0,
+      done: false,
+      invocations: 0,
+      totals: emptyTotals(),
+      updatedAt: now.toISOString(),
+    };
+    await writeJson(deps, shardKey(deps.state, jobId, i), state);
+  }
+  deps.log.info('backfill job started', { jobId, bucket: job.bucket, prefix: job.prefix, shards: shards.length, dryRun: job.dryRun });
+  if (shards.length === 1) return runShard(jobId, 0, 0, deps);
+  for (let i = 0; i < shards.length; i++) await deps.invokeSelf({ bucket: job.bucket, jobId, shard: i, generation: 0 });
+  return { jobId, status: 'started', shards: shards.length };
+}
+
+async function runShard(jobId: string, shard: number, generation: number, deps: JobDeps): Promise<BackfillResult> {
+  const job = await readJson<JobRecord>(deps.oss, deps.state.bucket, jobKey(deps.state, jobId));
+  if (!job) throw new Error(`backfill job ${jobId} not found in oss://${deps.state.bucket}/${jobKey(deps.state, jobId)}`);
+  const range = job.shards[shard];
+  if (!range) throw new Error(`backfill job ${jobId} has no shard ${shard} (it has ${job.shards.length})`);
+  const state = await readJson<ShardState>(deps.oss, deps.state.bucket, shardKey(deps.state, jobId, shard));
+  if (!state) throw new Error(`backfill job ${jobId} shard ${shard} has no state object`);
+  if (state.done) return { jobId, shard, status: 'already-done', totals: state.totals, ...(state.cursor ? { cursor: state.cursor } : {}) };
+  if (state.generation !== generation) {
+    deps.log.warn('superseded backfill invocation', { jobId, shard, generation, current: state.generation });
+    return { jobId, shard, status: 'superseded' };
+  }
+
+  const failures: FailureRecord[] = [];
+  const startAfter = state.cursor ?? range.startAfter;
+  const items = listingItems(deps.oss, job.bucket, {
+    ...(job.prefix ? { prefix: job.prefix } : {}),
+    ...(startAfter !== undefined ? { startAfter } : {}),
+    ...(range.endAt !== undefined ? { endAt: range.endAt } : {}),
+    ...(range.endBefore !== undefined ? { endBefore: range.endBefore } : {}),
+  });
+  const save = async (checkpoint: Checkpoint, run: Totals, done: boolean, nextGeneration: number): Promise<ShardState> => {
+    const next: ShardState = {
+      ...state,
+      generation: nextGeneration,
+      ...(checkpoint.cursor !== undefined ? { cursor: checkpoint.cursor } : {}),
+      done,
+      invocations: state.invocations + 1,
+      totals: addTotals(state.totals, run),
+      updatedAt: (deps.now?.() ?? new Date()).toISOString(),
+    };
+    await writeJson(deps, shardKey(deps.state, jobId, shard), next);
+    return next;
+  };
+  const report = await runBackfill({
+    bucket: job.bucket,
+    items,
+    oss: deps.oss,
+    policy: deps.policy,
+    log: deps.log,
+    dryRun: job.dryRun,
+    ...(job.concurrency ? { concurrency: job.concurrency } : {}),
+    deadline: deps.deadline,
+    ...(deps.resolvedKeyId ? { resolvedKeyId: deps.resolvedKeyId } : {}),
+    ...(deps.requestCount ? { requestCount: deps.requestCount } : {}),
+    onFailure: (f) => void failures.push(f),
+    // Progress is visible while a long invocation runs; counters are only added at the end.
+    onCheckpoint: async (c) => {
+      if (c.done) return;
+      await save(c, emptyTotals(), false, generation).catch((e: unknown) =>
+        deps.log.warn('checkpoint write failed', { jobId, shard, error: e }),
+      );
+    },
+    checkpointEveryMs: 30_000,
+  });
+  if (failures.length > 0) {
+    await deps.oss.putObject(
+      deps.state.bucket,
+      failuresKey(deps.state, jobId, shard, generation),
+      Buffer.from(failures.map((f) => JSON.stringify({ bucket: job.bucket, ...f })).join('\n') + '\n'),
+      sseHeaders(deps.policy, deps.resolvedKeyId),
+    );
+  }
+  const run: Totals = {
+    scanned: report.scanned,
+    compliant: report.compliant,
+    reencrypted: report.reencrypted,
+    wouldReencrypt: report.wouldReencrypt,
+    skipped: report.skipped,
+    failed: report.failed,
+    bytesReencrypted: report.bytesReencrypted,
+    requests: report.requests,
+    durationMs: report.durationMs,
+    plaintextVersionsKept: report.plaintextVersionsKept,
+  };
+  const done = report.checkpoint.done;
+  // The next generation is recorded before it is invoked, so a late duplicate of this one stops.
+  const saved = await save(report.checkpoint, run, done, done ? generation : generation + 1);
+  if (!done) {
+    await deps.invokeSelf({ bucket: job.bucket, jobId, shard, generation: generation + 1 });
+    deps.log.info('backfill continuing', { jobId, shard, generation: generation + 1, cursor: saved.cursor });
+    return { jobId, shard, status: 'continuing', totals: saved.totals, ...(saved.cursor ? { cursor: saved.cursor } : {}) };
+  }
+  const all = await readJobProgress(deps.oss, deps.state, jobId);
+  if (all && all.shards.every((s) => s.done)) {
+    await writeJson(deps, reportKey(deps.state, jobId), {
+      jobId,
+      bucket: job.bucket,
+      prefix: job.prefix,
+      dryRun: job.dryRun,
+      done: true,
+      totals: all.totals,
+      shards: all.shards.length,
+      finishedAt: new Date().toISOString(),
+    });
+    deps.log.info('backfill job done', { jobId, totals: all.totals });
+    return { jobId, shard, status: 'job-done', totals: all.totals };
+  }
+  return { jobId, shard, status: 'shard-done', totals: saved.totals };
+}
+
+export interface JobProgress {
+  job: JobRecord;
+  shards: ShardState[];
+  totals: Totals;
+  done: boolean;
+}
+
+/** A job's progress from its state objects (used by `oss-sse status` and the last shard). */
+export async function readJobProgress(oss: OssPort, state: StateLocation, jobId: string): Promise<JobProgress | undefined> {
+  const job = await readJson<JobRecord>(oss, state.bucket, jobKey(state, jobId));
+  if (!job) return undefined;
+  const shards: ShardState[] = [];
+  for (let i = 0; i < job.shards.length; i++) {
+    const s = await readJson<ShardState>(oss, state.bucket, shardKey(state, jobId, i));
+    shards.push(s ?? { jobId, shard: i, generation: 0, done: false, invocations: 0, totals: emptyTotals(), updatedAt: job.createdAt });
+  }
+  const totals = shards.reduce((t, s) => addTotals(t, s.totals), emptyTotals());
+  return { job, shards, totals, done: shards.every((s) => s.done) };
+}

@@ -1,0 +1,133 @@
+/**
+ * Backfill jobs: shards, continuations cut by a short deadline, duplicate invocations, and the
+ * state objects — against the local OSS server. Async self-invocations are queued and
+ * delivered by the test the way Function Compute would (possibly late, possibly twice).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handleBackfill, readJobProgress, reportKey, type BackfillResult, type JobDeps } from '../../shared/backfill/job';
+import type { BackfillPayload } from '../../shared/backfill/payload';
+import { BackfillPayloadSchema } from '../../shared/backfill/payload';
+import { memoryLogger } from '../../shared/log';
+import { OssHttpClient } from '../../shared/oss/http-client';
+import { policyFromConfig } from '../../shared/policy';
+import { loadConfig } from '../../shared/validation/config';
+import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+
+let t: TestOss;
+let oss: OssHttpClient;
+const state = { bucket: 'oss-sse-state', prefix: 'jobs/' };
+beforeAll(async () => {
+  t = await startTestOss();
+  oss = new OssHttpClient({
+    endpoint: t.server.url,
+    region: t.server.region,
+    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
+  });
+  await t.client().putBucket(state.bucket);
+});
+afterAll(async () => {
+  oss.destroy();
+  await t.close();
+});
+
+const policy = policyFromConfig(loadConfig({}));
+
+async function seed(bucket: string, keys: string[]): Promise<void> {
+  const c = t.client({ bucket });
+  await c.putBucket(bucket);
+  for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => c.put(k, Buffer.from(k))));
+}
+
+async function plaintextKeys(bucket: string): Promise<string[]> {
+  const left: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await oss.listObjectsV2(bucket, { maxKeys: 1000, ...(token ? { continuationToken: token } : {}) });
+    for (const o of page.objects) if (!(await oss.headObject(bucket, o.key))?.sse) left.push(o.key);
+    token = page.isTruncated ? page.nextContinuationToken : undefined;
+  } while (token);
+  return left;
+}
+
+/** Runs a job to the end, delivering queued self-invocations; `sliceMs` is each invocation's working time. */
+async function drive(first: BackfillPayload, sliceMs: number, opts: { duplicate?: boolean } = {}) {
+  const queue: BackfillPayload[] = [];
+  const results: BackfillResult[] = [];
+  const deps = (): JobDeps => ({
+    oss,
+    policy,
+    log: memoryLogger(),
+    state,
+    invokeSelf: async (p) => {
+      queue.push(p);
+      if (opts.duplicate) queue.push(p); // FC delivers async invocations at least once
+    },
+    deadline: Date.now() + sliceMs,
+  });
+  results.push(await handleBackfill(BackfillPayloadSchema.parse(first), deps()));
+  let invocations = 1;
+  while (queue.length > 0 && invocations < 2000) {
+    // Shuffle delivery order, as concurrent FC instances would.
+    const i = Math.floor(Math.random() * queue.length);
+    const [p] = queue.splice(i, 1);
+    results.push(await handleBackfill(p as BackfillPayload, deps()));
+    invocations++;
+  }
+  return { results, invocations };
+}
+
+describe('backfill job', () => {
+  it('one shard, cut into many invocations by a short deadline, completes with nothing missed', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `d${i % 5}/k${String(i).padStart(4, '0')}`);
+    await seed('job-one', keys);
+    const { results, invocations } = await drive({ bucket: 'job-one', concurrency: 4 }, 30);
+    expect(invocations).toBeGreaterThan(2);
+    const last = results.at(-1) as Extract<BackfillResult, { shard: number }>;
+    expect(last.status).toBe('job-done');
+    expect(await plaintextKeys('job-one')).toEqual([]);
+    const progress = await readJobProgress(oss, state, last.jobId);
+    expect(progress?.done).toBe(true);
+    expect(progress?.totals.reencrypted).toBe(300);
+    // Nothing counted twice: each object re-encrypted once across all continuations.
+    expect(progress?.totals.scanned).toBeGreaterThanOrEqual(300);
+    const report = JSON.parse(((await oss.getObject(state.bucket, reportKey(state, last.jobId))) as Buffer).toString());
+    expect(report).toMatchObject({ jobId: last.jobId, done: true, totals: { reencrypted: 300 } });
+    // State objects are written with SSE themselves.
+    expect((await oss.headObject(state.bucket, reportKey(state, last.jobId)))?.sse?.algorithm).toBe('AES256');
+  });
+
+  it('shards split the key space and each chain checkpoints on its own; duplicates are superseded', async () => {
+    const keys = Array.from({ length: 400 }, (_, i) => `p${i % 8}/obj-${String(i).padStart(4, '0')}`);
+    await seed('job-shards', keys);
+    const { results } = await drive({ bucket: 'job-shards', shards: 4, concurrency: 4 }, 40, { duplicate: true });
+    const started = results[0] as Extract<BackfillResult, { status: 'started' }>;
+    expect(started).toMatchObject({ status: 'started', shards: 4 });
+    expect(results.filter((r) => r.status === 'job-done')).toHaveLength(1);
+    expect(results.some((r) => r.status === 'superseded' || r.status === 'already-done')).toBe(true);
+    expect(await plaintextKeys('job-shards')).toEqual([]);
+    const progress = await readJobProgress(oss, state, started.jobId);
+    expect(progress?.shards).toHaveLength(4);
+    expect(progress?.shards.every((s) => s.done)).toBe(true);
+    expect(progress?.totals.reencrypted).toBe(400);
+  });
+
+  it('a dry run changes nothing and reports what it would do', async () => {
+    await seed('job-dry', ['a', 'b', 'c']);
+    const { results } = await drive({ bucket: 'job-dry', dryRun: true }, 5_000);
+    expect(results.at(-1)).toMatchObject({ status: 'job-done', totals: { wouldReencrypt: 3, reencrypted: 0 } });
+    expect(await plaintextKeys('job-dry')).toEqual(['a', 'b', 'c']);
+  });
+
+  it('refuses a malformed payload naming the field, and an unknown job clearly', async () => {
+    const bad = BackfillPayloadSchema.safeParse({ bucket: 'Bad_Bucket', shards: 0, extra: 1 });
+    expect(bad.success).toBe(false);
+    const paths = bad.error?.issues.map((i) => i.path.join('.') || i.message) ?? [];
+    expect(paths).toEqual(expect.arrayContaining(['bucket', 'shards']));
+    await expect(
+      handleBackfill(
+        { bucket: 'job-dry', jobId: 'nosuchjob-123', shard: 0, generation: 0 },
+        { oss, policy, log: memoryLogger(), state, invokeSelf: async () => undefined, deadline: Date.now() + 1000 },
+      ),
+    ).rejects.toThrow(/job nosuchjob-123 not found/);
+  });
+});
