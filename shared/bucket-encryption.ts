@@ -19,7 +19,7 @@ export interface BucketOutcome {
   after?: SseSpec | null;
   /** Who triggered the change we reacted to (drift events), never a credential. */
   actor?: Record<string, string | undefined>;
-  objects?: { checked: number; reencrypted: number; failed: number; truncated: boolean };
+  objects?: { checked: number; reencrypted: number; failed: number; retryable: number; truncated: boolean };
   error?: { code: string; message: string; requestId?: string };
   /** True when the failure is transient (throttling, 5xx, network): FC should retry the event. */
   retryable?: boolean;
@@ -98,6 +98,8 @@ export async function applyBucketPolicy(
       before: before ?? null,
       after: after ?? null,
       objects,
+      // Objects that failed transiently are worth the event being retried (the rule step is idempotent).
+      ...(objects.retryable > 0 ? { retryable: true } : {}),
     });
   } catch (err) {
     const e = err as { code?: string; message?: string; requestId?: string; name?: string };
@@ -125,7 +127,7 @@ async function reencryptRacedObjects(
   keyId: string | undefined,
 ): Promise<NonNullable<BucketOutcome['objects']>> {
   const limit = deps.policy.bucketReencryptLimit;
-  const stats = { checked: 0, reencrypted: 0, failed: 0, truncated: false };
+  const stats = { checked: 0, reencrypted: 0, failed: 0, retryable: 0, truncated: false };
   let token: string | undefined;
   do {
     if (stats.checked >= limit) {
@@ -151,6 +153,7 @@ async function reencryptRacedObjects(
     stats.checked += page.objects.length;
     stats.reencrypted += outcomes.filter((o) => o.action === 'reencrypted').length;
     stats.failed += outcomes.filter((o) => o.action === 'failed').length;
+    stats.retryable += outcomes.filter((o) => o.action === 'failed' && o.retryable).length;
     token = page.isTruncated ? page.nextContinuationToken : undefined;
     if (page.isTruncated && stats.checked >= limit) stats.truncated = true;
   } while (token);

@@ -62,8 +62,30 @@ export async function handleObjectEvent(input: unknown, deps: ObjectEventDeps): 
       continue;
     }
     if (!resolved && deps.resolveKeyId) {
-      resolvedKeyId = await deps.resolveKeyId();
-      resolved = true;
+      try {
+        resolvedKeyId = await deps.resolveKeyId();
+        resolved = true;
+      } catch (err) {
+        // A key that cannot be used fails this record (and the next ones the same way) without a
+        // request; only a transient KMS error is worth FC retrying the event for.
+        const e = err as { code?: string; name?: string; message?: string; requestId?: string; transient?: boolean };
+        const code = e.code ?? e.name ?? 'KmsError';
+        deps.log.error('KMS key cannot be resolved', { ...base, error: { code, message: e.message } });
+        results.push({
+          index,
+          eventName: record.eventName,
+          bucket: record.bucket,
+          key: record.key,
+          action: 'failed',
+          reason: code,
+          bytes: 0,
+          durationMs: 0,
+          requestIds: [],
+          error: { code, message: e.message ?? String(err), ...(e.requestId ? { requestId: e.requestId } : {}) },
+          retryable: e.transient === true,
+        });
+        continue;
+      }
     }
     const outcome = await reencryptObject(
       deps.oss,
