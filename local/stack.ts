@@ -26,6 +26,8 @@ export interface LocalStackOptions {
   functionEnv?: Record<string, string>;
   /** Seconds before a function invocation is cut off (FC's timeout). */
   functionTimeoutSeconds?: number;
+  /** Retries of failed async invocations (FC's defaults unless given; tests shorten the waits). */
+  asyncRetry?: { maxAttempts: number; baseDelayMs: number };
   log?: (line: string) => void;
 }
 
@@ -77,6 +79,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       accountId: oss.events.accountId,
       credentials: () => ({ accessKeyId: options.accessKeyId, accessKeySecret: options.accessKeySecret, securityToken }),
       ...(options.log ? { log: options.log } : {}),
+      ...(options.asyncRetry ? { asyncRetry: options.asyncRetry } : {}),
     });
     oss.events.on('object', (event) => {
       const records = event.events.filter((r) => objectTriggerMatches(r.eventName));
