@@ -2,3 +2,5 @@
 export * from './oss';
 /** Request signing: Alibaba Cloud RPC APIs (KMS), HMAC-SHA1 signature version 1.0. */
 export * from './kms';
+/** Request signing: Alibaba Cloud Function Compute (`FC ak:sig`, HMAC-SHA256), as @alicloud/fc2 signs. */
+export * from './fc';

@@ -1,0 +1,293 @@
+/**
+ * The local Function-Compute-compatible server: a loopback HTTP endpoint for FC's invoke API
+ * that the unmodified @alicloud/fc2 client (as shared/fc-invoke drives it) talks to as if it
+ * were `https://<account>.<region>.fc.aliyuncs.com`. It verifies FC signatures
+ * (shared/signing/fc.ts) and hands invocations to the FC-like runtime (local/runtime).
+ *
+ * Routes:
+ * - `POST /2023-03-30/functions/<name>/invocations` (FC 3.0; `?qualifier=` LATEST only);
+ * - `POST /2016-08-15/services/<service>[.LATEST]/functions/<name>/invocations` (FC 2.0, what
+ *   fc2's invokeFunction sends); the service name is not checked: the runtime has none.
+ * Header `x-fc-invocation-type`: `Sync` (default) or `Async`.
+ *
+ * Answers, as FC gives them (FC API reference InvokeFunction and error codes; fc-nodejs-sdk's
+ * tests against the real service): every response carries `x-fc-request-id`;
+ * sync → 200 with the handler's output as the body; a failed handler → 200 with
+ * `x-fc-error-type: UnhandledInvocationError` and `{ errorMessage, errorType, stackTrace }`
+ * (application/json); async → 202 with an empty body once the event is queued; refusals →
+ * 4xx/5xx with `{ ErrorCode, ErrorMessage, RequestId }`, the fields fc2 reads. The body also
+ * carries `Code` and `Message`, the 2023-03-30 Error structure's names (FC 3.0 API "Error"),
+ * so an @alicloud/fc20230330 client reads the same error: which of the two shapes the real
+ * 2023-03-30 endpoint sends is UNCONFIRMED.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fcContentMd5Matches, verifyFcRequest, type FcQuery } from '../../shared/signing';
+import { FunctionError } from '../runtime';
+
+/**
+ * What the server needs of the runtime; FunctionRuntime satisfies it (the two overloads
+ * mirror FunctionRuntime.invoke's, so it is assignable without a cast).
+ */
+export interface FcRuntimePort {
+  has(name: string): boolean;
+  /** Async: resolves once the event is queued (retries are the runtime's). */
+  invoke(name: string, event: Buffer, options: { async: true; requestId: string }): Promise<unknown>;
+  /** Sync: resolves with the handler's result, rejects with a FunctionError. */
+  invoke(name: string, event: Buffer, options: { async?: false; requestId: string }): Promise<unknown>;
+}
+
+export interface FcServerOptions {
+  host?: string;
+  port?: number;
+  region: string;
+  /** The account the endpoint belongs to; a request whose x-fc-account-id names another is refused. */
+  accountId: string;
+  /** Access keys the server accepts: id → secret. An STS token (x-fc-security-token) is accepted for any known id. */
+  credentials: Record<string, string>;
+  runtime: FcRuntimePort;
+  /** One line per request (route, function, status, ms, request id); never headers, bodies or credentials. */
+  log?: (line: string) => void;
+  /** Allowed Date skew; default 15 minutes. */
+  maxSkewMs?: number;
+}
+
+export interface FcServer {
+  url: string;
+  port: number;
+  region: string;
+  accountId: string;
+  close(): Promise<void>;
+}
+
+/**
+ * FC's payload limits: 32 MB for a sync invocation, 128 KB for an async one (FC limits
+ * table; the async figure is the FC 2.0 one, the stricter reading).
+ */
+export const FC_MAX_SYNC_PAYLOAD = 32 * 1024 * 1024;
+export const FC_MAX_ASYNC_PAYLOAD = 128 * 1024;
+
+const INVOKE_V3_RE = /^\/2023-03-30\/functions\/([^/]+)\/invocations$/;
+const INVOKE_V2_RE = /^\/2016-08-15\/services\/([^/]+)\/functions\/([^/]+)\/invocations$/;
+
+class FcServiceError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The FC error-code table's wording where it has one. */
+const Errors = {
+  pathNotSupported: (method: string, path: string) =>
+    new FcServiceError(400, 'PathNotSupported', `'${method}' against '${path}' is not supported`),
+  entityTooLarge: (max: number) => new FcServiceError(400, 'EntityTooLarge', `payload size exceeds maximum allowed size (${max} bytes)`),
+  invalidArgument: (message: string) => new FcServiceError(400, 'InvalidArgument', message),
+  functionNotFound: (name: string, service?: string) =>
+    new FcServiceError(
+      404,
+      'FunctionNotFound',
+      service === undefined ? `function '${name}' does not exist.` : `function '${name}' does not exist in service '${service}'`,
+    ),
+  internal: () => new FcServiceError(500, 'InternalServerError', 'an internal error has occurred. Please retry.'),
+};
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw Errors.invalidArgument(`the path segment "${s}" is not valid percent-encoding`);
+  }
+}
+
+function parseQuery(search: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (const [k, v] of new URLSearchParams(search)) {
+    const prev = out[k];
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}
+
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > max) throw Errors.entityTooLarge(max);
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The handler's result as FC's nodejs runtime puts it on the wire: bytes and strings as they are, the rest as JSON. */
+function resultBody(result: unknown): Buffer {
+  if (result === undefined) return Buffer.alloc(0);
+  if (Buffer.isBuffer(result)) return result;
+  if (result instanceof Uint8Array) return Buffer.from(result);
+  if (typeof result === 'string') return Buffer.from(result, 'utf8');
+  return Buffer.from(JSON.stringify(result) ?? '', 'utf8');
+}
+
+interface Invocation {
+  functionName: string;
+  service?: string;
+  qualifier?: string;
+}
+
+function route(method: string, path: string, query: FcQuery): Invocation {
+  const v3 = INVOKE_V3_RE.exec(path);
+  const v2 = v3 ? null : INVOKE_V2_RE.exec(path);
+  if (!v3 && !v2) throw Errors.pathNotSupported(method, path);
+  if (method !== 'POST') throw Errors.pathNotSupported(method, path);
+  if (v3) {
+    const q = query.qualifier;
+    const qualifier = typeof q === 'string' ? q : q?.[0];
+    return { functionName: decodeSegment(v3[1] as string), ...(qualifier ? { qualifier } : {}) };
+  }
+  // FC 2.0: `<service>.<qualifier>` (fc2 getServiceName joins them with '.').
+  const serviceSegment = decodeSegment((v2 as RegExpExecArray)[1] as string);
+  const dot = serviceSegment.indexOf('.');
+  const service = dot < 0 ? serviceSegment : serviceSegment.slice(0, dot);
+  const qualifier = dot < 0 ? undefined : serviceSegment.slice(dot + 1);
+  return { functionName: decodeSegment((v2 as RegExpExecArray)[2] as string), service, ...(qualifier ? { qualifier } : {}) };
+}
+
+export async function startFcServer(options: FcServerOptions): Promise<FcServer> {
+  const { region, accountId, runtime } = options;
+  const secrets = new Map(Object.entries(options.credentials));
+  const lookupSecret = (id: string) => secrets.get(id);
+
+  function send(res: ServerResponse, status: number, requestId: string, body: Buffer, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { 'x-fc-request-id': requestId, 'content-length': body.length, ...headers });
+    res.end(body);
+  }
+
+  function sendError(res: ServerResponse, err: FcServiceError, requestId: string): void {
+    const json = JSON.stringify({
+      ErrorCode: err.code,
+      ErrorMessage: err.message,
+      RequestId: requestId,
+      Code: err.code,
+      Message: err.message,
+    });
+    send(res, err.status, requestId, Buffer.from(json, 'utf8'), { 'content-type': 'application/json; charset=utf-8' });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const requestId = randomUUID();
+    const method = (req.method ?? 'GET').toUpperCase();
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    let label = '-';
+    let status = 500;
+    try {
+      const query = parseQuery(q < 0 ? '' : rawUrl.slice(q + 1));
+      const body = await readBody(req, FC_MAX_SYNC_PAYLOAD);
+
+      const auth = verifyFcRequest(method, path, query, req.headers, {
+        lookupSecret,
+        ...(options.maxSkewMs ? { maxSkewMs: options.maxSkewMs } : {}),
+      });
+      if (!auth.ok) throw new FcServiceError(auth.status, auth.code, auth.message);
+      const claimedAccount = firstHeader(req.headers['x-fc-account-id']);
+      if (claimedAccount !== undefined && claimedAccount !== accountId) {
+        throw new FcServiceError(403, 'AccessDenied', `the account '${claimedAccount}' in x-fc-account-id does not own this endpoint`);
+      }
+      // The signature covers the Content-MD5 header, not the bytes: check those here.
+      // UNCONFIRMED that FC checks it; the stricter reading.
+      const md5 = firstHeader(req.headers['content-md5']);
+      if (md5 !== undefined && md5 !== '' && !fcContentMd5Matches(md5, body)) {
+        throw Errors.invalidArgument('the Content-MD5 header does not match the request body');
+      }
+
+      const inv = route(method, path, query);
+      label = inv.functionName;
+      if (inv.qualifier !== undefined && inv.qualifier !== 'LATEST') {
+        throw Errors.invalidArgument(`qualifier '${inv.qualifier}': the local FC server serves only LATEST`);
+      }
+      const type = firstHeader(req.headers['x-fc-invocation-type']) ?? 'Sync';
+      if (type !== 'Sync' && type !== 'Async') {
+        throw Errors.invalidArgument(`x-fc-invocation-type '${type}' is not supported (Sync or Async)`);
+      }
+      const async = type === 'Async';
+      if (async && body.length > FC_MAX_ASYNC_PAYLOAD) throw Errors.entityTooLarge(FC_MAX_ASYNC_PAYLOAD);
+      if (!runtime.has(inv.functionName)) throw Errors.functionNotFound(inv.functionName, inv.service);
+
+      let result: unknown;
+      try {
+        result = await (async
+          ? runtime.invoke(inv.functionName, body, { async: true, requestId })
+          : runtime.invoke(inv.functionName, body, { async: false, requestId }));
+      } catch (e) {
+        if (e instanceof FunctionError && e.kind === 'not-found') throw Errors.functionNotFound(inv.functionName, inv.service);
+        if (e instanceof FunctionError && e.kind === 'closed') throw Errors.internal();
+        if (e instanceof FunctionError) {
+          // The function failed, the invocation did not: FC answers 200 and says so in x-fc-error-type.
+          status = 200;
+          send(res, 200, requestId, Buffer.from(JSON.stringify(e.toJSON()), 'utf8'), {
+            'content-type': 'application/json; charset=utf-8',
+            'x-fc-error-type': 'UnhandledInvocationError',
+          });
+          return;
+        }
+        throw e;
+      }
+      if (async) {
+        status = 202;
+        send(res, 202, requestId, Buffer.alloc(0));
+        return;
+      }
+      status = 200;
+      // UNCONFIRMED content type for event functions' results; FC's own local emulator
+      // (devsapp fc-local-invoke) answers application/octet-stream, and clients must not rely on it.
+      send(res, 200, requestId, resultBody(result), { 'content-type': 'application/octet-stream' });
+    } catch (e) {
+      const err = e instanceof FcServiceError ? e : Errors.internal();
+      if (!(e instanceof FcServiceError)) options.log?.(`fc internal error ${requestId}: ${(e as Error).stack ?? String(e)}`);
+      status = err.status;
+      if (!res.headersSent) {
+        req.resume();
+        sendError(res, err, requestId);
+      } else {
+        res.destroy();
+      }
+    } finally {
+      if (options.log) {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        options.log(`FC ${method} ${label} ${status} ${ms.toFixed(1)}ms ${requestId}`);
+      }
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    region,
+    accountId,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
