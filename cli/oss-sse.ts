@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { backfillCommand, scanCommand } from './commands/backfill';
 import { bucketCommand } from './commands/bucket';
+import { invokeCommand, statusCommand } from './commands/jobs';
 import { localCommand } from './commands/local';
 import { CliError, EXIT } from './environment';
 
@@ -11,6 +12,8 @@ const program = new Command('oss-sse')
   .addCommand(bucketCommand())
   .addCommand(scanCommand())
   .addCommand(backfillCommand())
+  .addCommand(invokeCommand())
+  .addCommand(statusCommand())
   .addCommand(localCommand());
 
 // Every subcommand reports usage errors through the same path (exit 2).

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { bucketTriggerMatches, objectTriggerMatches } from '../shared/triggers';
+import { startFcServer, type FcServer } from './fc/server';
 import { startKmsServer, type KmsServer } from './kms/server';
 import { startOssServer, type OssServer } from './oss/server';
 import { createRuntime, type FunctionRuntime } from './runtime';
@@ -13,6 +14,7 @@ import { createRuntime, type FunctionRuntime } from './runtime';
 export interface LocalStackOptions {
   ossPort?: number;
   kmsPort?: number;
+  fcPort?: number;
   region: string;
   accessKeyId: string;
   accessKeySecret: string;
@@ -40,6 +42,8 @@ export interface Triggers {
 export interface LocalStack {
   oss: OssServer;
   kms: KmsServer;
+  /** The FC invoke endpoint for the bundled functions (only when they run). */
+  fc?: FcServer;
   runtime?: FunctionRuntime;
   triggers: Triggers;
   /** Resolves when every event delivered so far has been handled. */
@@ -49,7 +53,14 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-export const FUNCTION_NAMES = ['bucket-encryption', 'object-encryption'] as const;
+export const FUNCTION_NAMES = ['bucket-encryption', 'object-encryption', 'backfill'] as const;
+/** The names s.yaml deploys them under: the local FC endpoint answers to these. */
+export const deployedName = (name: (typeof FUNCTION_NAMES)[number]): string => `oss-sse-${name}`;
+/** Where the local backfill keeps job state. */
+export const LOCAL_STATE_BUCKET = 'oss-sse-state';
+
+/** `oss-sse-backfill` → `backfill`; other names are passed through (and are not found). */
+const localName = (deployed: string): string => deployed.replace(/^oss-sse-/, '');
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const credentials = { [options.accessKeyId]: options.accessKeySecret };
@@ -64,7 +75,37 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
   const triggers: Triggers = { object: true, bucket: true };
   let runtime: FunctionRuntime | undefined;
+  let fc: FcServer | undefined;
   if (options.enforce ?? true) {
+    // The FC endpoint is up before the functions start, so they can be told where it is.
+    const pendingRuntime: { current?: FunctionRuntime } = {};
+    fc = await startFcServer({
+      port: options.fcPort ?? 0,
+      region: options.region,
+      accountId: oss.events.accountId,
+      credentials,
+      runtime: {
+        has: (name) => pendingRuntime.current?.has(localName(name)) ?? false,
+        invoke: (name, event, opts) => {
+          const rt = pendingRuntime.current as FunctionRuntime;
+          return opts.async
+            ? rt.invoke(localName(name), event, { async: true, requestId: opts.requestId })
+            : rt.invoke(localName(name), event, { requestId: opts.requestId });
+        },
+      },
+      ...(options.log ? { log: options.log } : {}),
+    });
+    if (!oss.store.hasBucket(LOCAL_STATE_BUCKET)) {
+      await oss.store.createBucket({
+        name: LOCAL_STATE_BUCKET,
+        region: options.region,
+        creationDate: Date.now(),
+        storageClass: 'Standard',
+        acl: 'private',
+        owner: oss.events.accountId,
+        encryption: { algorithm: 'AES256' },
+      });
+    }
     const functionsDir = options.functionsDir ?? join(__dirname, '..', 'functions');
     // Like the role FC assumes for the functions: short-lived credentials with an STS token.
     const securityToken = `local-sts-${randomBytes(16).toString('hex')}`;
@@ -72,8 +113,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       functions: FUNCTION_NAMES.map((name) => ({
         name,
         bundlePath: join(functionsDir, name, 'index.js'),
-        env: { ...options.functionEnv, OSS_ENDPOINT: oss.url, KMS_ENDPOINT: kms.url },
-        timeoutSeconds: options.functionTimeoutSeconds ?? 60,
+        env: {
+          STATE_BUCKET: LOCAL_STATE_BUCKET,
+          ...options.functionEnv,
+          OSS_ENDPOINT: oss.url,
+          KMS_ENDPOINT: kms.url,
+          FC_ENDPOINT: (fc as FcServer).url,
+        },
+        timeoutSeconds: options.functionTimeoutSeconds ?? (name === 'backfill' ? 600 : 60),
       })),
       region: options.region,
       accountId: oss.events.accountId,
@@ -89,10 +136,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (triggers.bucket && bucketTriggerMatches(event)) void rt.invoke('bucket-encryption', event, { async: true });
     });
     runtime = rt;
+    pendingRuntime.current = rt;
   }
   return {
     oss,
     kms,
+    ...(fc ? { fc } : {}),
     ...(runtime ? { runtime } : {}),
     triggers,
     idle: async () => {
@@ -103,11 +152,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         ready: true,
         oss: oss.url,
         kms: kms.url,
+        ...(fc ? { fc: fc.url } : {}),
         region: options.region,
         accessKeyId: options.accessKeyId,
         accessKeySecret: options.accessKeySecret,
       }),
     close: async () => {
+      await fc?.close();
       await runtime?.close();
       await Promise.all([oss.close(), kms.close()]);
     },

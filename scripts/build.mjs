@@ -9,13 +9,11 @@ const common = {
   format: 'cjs',
   sourcemap: true,
   logLevel: 'warning',
+  // urllib's optional proxy support: a shim that fails clearly (see the file) instead of an unresolved require.
+  alias: { 'proxy-agent': './scripts/shims/proxy-agent.cjs' },
 };
 
-// The CLI's demo uses ali-oss as a user would; its HTTP library requires `proxy-agent` only
-// when a proxy is configured, which the CLI never does. The function bundles do not contain ali-oss.
-const cliExternal = ['proxy-agent'];
-
-const entries = [{ in: 'cli/oss-sse.ts', out: 'dist/cli/oss-sse.js', banner: '#!/usr/bin/env node', external: cliExternal }];
+const entries = [{ in: 'cli/oss-sse.ts', out: 'dist/cli/oss-sse.js', banner: '#!/usr/bin/env node' }];
 if (existsSync('functions')) {
   for (const name of readdirSync('functions')) {
     if (existsSync(`functions/${name}/index.ts`)) {

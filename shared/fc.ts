@@ -42,9 +42,12 @@ export class KmsKeyError extends Error {
 /** How long a successful key check is trusted before DescribeKey is asked again. */
 const KEY_CHECK_TTL_MS = 5 * 60_000;
 
-/** Leave this much of the function's timeout for reporting (at least 2 s, at most 30 s). */
+/**
+ * Leave this much of the function's timeout for saving state and reporting: 10% (at least
+ * 2 s, at most 30 s), but never more than half, so every invocation gets time to make progress.
+ */
 export function safetyMarginMs(timeoutSeconds: number): number {
-  return Math.min(30_000, Math.max(2_000, timeoutSeconds * 100));
+  return Math.min(timeoutSeconds * 500, Math.min(30_000, Math.max(2_000, timeoutSeconds * 100)));
 }
 
 /**

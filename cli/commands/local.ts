@@ -30,11 +30,14 @@ const POLICY_VARIABLES = [
   'DELETE_PLAINTEXT_VERSIONS',
   'OBJECT_EVENTS',
   'BUCKET_REENCRYPT_LIMIT',
+  'STATE_PREFIX',
+  'BACKFILL_CONCURRENCY',
 ];
 
 interface LocalOptions {
   ossPort: number;
   kmsPort: number;
+  fcPort: number;
   dataDir: string;
   memory?: boolean;
   accessKeyId: string;
@@ -52,6 +55,7 @@ export function localCommand(): Command {
     )
     .option('--oss-port <port>', 'OSS server port (0 = any free port)', port, 0)
     .option('--kms-port <port>', 'KMS server port (0 = any free port)', port, 0)
+    .option('--fc-port <port>', 'Function Compute endpoint port (0 = any free port)', port, 0)
     .option('--data-dir <dir>', 'keep buckets and objects on disk here', './.oss-sse-data')
     .option('--memory', 'keep everything in memory (nothing survives a restart)')
     .option('--access-key-id <id>', 'access key id the stack accepts', DEFAULT_ACCESS_KEY_ID)
@@ -70,6 +74,7 @@ export function localCommand(): Command {
       const stack = await startLocalStack({
         ossPort: opts.ossPort,
         kmsPort: opts.kmsPort,
+        fcPort: opts.fcPort,
         region: opts.region,
         accessKeyId: opts.accessKeyId,
         accessKeySecret: opts.accessKeySecret,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BucketNameSchema } from './names';
 
 /**
  * Function configuration from environment variables, validated once at cold start.
@@ -138,6 +139,11 @@ const VARIABLES = {
   OBJECT_EVENTS: list(oneOf(OBJECT_EVENT_NAMES)).default([...DEFAULT_OBJECT_EVENTS]),
   /** After setting a bucket's rule, at most this many existing objects are checked (the backfill does the rest). */
   BUCKET_REENCRYPT_LIMIT: integerBetween(0, 100_000).default(1000),
+  /** Backfill: where job state, checkpoints and reports are kept (required by the backfill function). */
+  STATE_BUCKET: BucketNameSchema.optional(),
+  STATE_PREFIX: z.string().max(512).regex(/^([^/\\].*\/)?$/, { error: 'must be empty or end with "/" (and not start with "/")' }).default('oss-sse/jobs/'),
+  /** Backfill: objects in flight per invocation unless the payload says otherwise. */
+  BACKFILL_CONCURRENCY: integerBetween(1, 1024).default(64),
 };
 
 const RULES: readonly EnvRule<keyof typeof VARIABLES>[] = [

@@ -31,6 +31,8 @@ const DEFAULTS = {
   DELETE_PLAINTEXT_VERSIONS: false,
   OBJECT_EVENTS: ['PutObject', 'PostObject', 'CompleteMultipartUpload', 'AppendObject'],
   BUCKET_REENCRYPT_LIMIT: 1000,
+  STATE_PREFIX: 'oss-sse/jobs/',
+  BACKFILL_CONCURRENCY: 64,
 };
 
 describe('bucket names', () => {
@@ -383,6 +385,8 @@ describe('policy variables', () => {
     [{ PART_SIZE_BYTES: '1000' }, 'PART_SIZE_BYTES="1000" must be an integer from 102400 to 5368709120'],
     [{ BUCKET_INCLUDE: 'Prod_*' }, 'BUCKET_INCLUDE'],
     [{ OBJECT_EVENTS: 'PutObject,CopyObject' }, 'OBJECT_EVENTS'],
+    [{ STATE_BUCKET: 'Bad_Bucket' }, 'STATE_BUCKET'],
+    [{ STATE_PREFIX: 'jobs' }, 'STATE_PREFIX="jobs" must be empty or end with "/"'],
   ])('rejects %j naming the variable', (env, text) => {
     expect(() => loadConfig(env)).toThrow(text);
   });
