@@ -14,6 +14,7 @@ interface Ready {
   ready: true;
   oss: string;
   kms: string;
+  fc: string;
   region: string;
   accessKeyId: string;
   accessKeySecret: string;
@@ -64,6 +65,7 @@ describe('oss-sse local', () => {
       ready: true,
       oss: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       kms: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      fc: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       region: 'cn-shanghai',
       accessKeyId: 'AK-e2e',
       accessKeySecret: 'SK-e2e',
