@@ -1,0 +1,88 @@
+/**
+ * Peak RSS of a backfill as the bucket grows: the memory must not grow with the bucket size.
+ * The local OSS server runs in its own process (`oss-sse local --memory --no-enforce`), is
+ * seeded with N plaintext objects, and `oss-sse backfill` runs against it under
+ * /usr/bin/time, which reports the backfill process's maximum resident set size.
+ *
+ *   npm run build && npx tsx bench/backfill-memory.ts [--sizes 10000,100000] [--dry-run]
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { parseArgs, promisify } from 'node:util';
+import { OssHttpClient } from '../shared/oss/http-client';
+
+const run = promisify(execFile);
+
+interface Ready {
+  oss: string;
+  region: string;
+  accessKeyId: string;
+  accessKeySecret: string;
+}
+
+async function startServer(): Promise<{ ready: Ready; stop(): void }> {
+  const child = spawn(process.execPath, ['dist/cli/oss-sse.js', 'local', '--memory', '--no-enforce', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = await new Promise<Ready>((resolve) => createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l) as Ready)));
+  return { ready, stop: () => child.kill('SIGTERM') };
+}
+
+async function seed(oss: OssHttpClient, bucket: string, n: number): Promise<void> {
+  let next = 0;
+  const body = Buffer.alloc(256, 1);
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < n) {
+        const i = next++;
+        await oss.putObject(bucket, `data/${String(i % 100).padStart(2, '0')}/obj-${String(i).padStart(7, '0')}`, body);
+      }
+    }),
+  );
+}
+
+export async function benchBackfillMemory(sizes: number[], dryRun: boolean): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const n of sizes) {
+    const server = await startServer();
+    const { ready } = server;
+    const creds = { accessKeyId: ready.accessKeyId, accessKeySecret: ready.accessKeySecret };
+    const oss = new OssHttpClient({ endpoint: ready.oss, region: ready.region, credentials: () => creds });
+    const bucket = `mem-${n}`;
+    // Create the bucket through the same signed HTTP path as every other request.
+    await fetchCreateBucket(ready, bucket);
+    await seed(oss, bucket, n);
+    oss.destroy();
+    const started = Date.now();
+    const { stderr, stdout } = await run(
+      '/usr/bin/time',
+      ['-f', 'maxrss_kb=%M', process.execPath, 'dist/cli/oss-sse.js', 'backfill', bucket, '--json', '--concurrency', '64', ...(dryRun ? ['--dry-run'] : [])],
+      {
+        env: { ...process.env, ALIBABA_CLOUD_ACCESS_KEY_ID: creds.accessKeyId, ALIBABA_CLOUD_ACCESS_KEY_SECRET: creds.accessKeySecret, ALIBABA_CLOUD_REGION_ID: ready.region, OSS_ENDPOINT: ready.oss },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    const seconds = (Date.now() - started) / 1000;
+    const rss = Number(/maxrss_kb=(\d+)/.exec(stderr)?.[1]);
+    const report = JSON.parse(stdout) as { scanned: number; reencrypted: number; wouldReencrypt: number };
+    if (report.scanned !== n) throw new Error(`backfill scanned ${report.scanned} of ${n} objects`);
+    out[`peakRssMB_${n}`] = Math.round(rss / 1024);
+    out[`objectsPerSec_${n}`] = Math.round(n / seconds);
+    server.stop();
+  }
+  const [small, large] = sizes;
+  if (small !== undefined && large !== undefined) out.ratio = Number(((out[`peakRssMB_${large}`] ?? 0) / (out[`peakRssMB_${small}`] ?? 1)).toFixed(3));
+  return out;
+}
+
+async function fetchCreateBucket(ready: Ready, bucket: string): Promise<void> {
+  const { signOssRequest } = await import('../shared/signing');
+  const url = new URL(ready.oss);
+  const req = { method: 'PUT', bucket, query: {}, headers: { 'content-length': '0' } as Record<string, string> };
+  signOssRequest(req, { accessKeyId: ready.accessKeyId, accessKeySecret: ready.accessKeySecret }, { version: 'v4', region: ready.region });
+  const res = await fetch(`${url.origin}/${bucket}/`, { method: 'PUT', headers: req.headers });
+  if (res.status !== 200) throw new Error(`PutBucket ${bucket}: ${res.status} ${await res.text()}`);
+}
+
+if (process.argv[1]?.endsWith('backfill-memory.ts')) {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, 'dry-run': { type: 'boolean', default: false } } });
+  benchBackfillMemory(values.sizes.split(',').map(Number), values['dry-run']).then((r) => console.log(JSON.stringify(r, null, 2)));
+}
