@@ -21,8 +21,8 @@
  * 2023-03-30 endpoint sends is UNCONFIRMED.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLoopback } from '../listen';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fcContentMd5Matches, verifyFcRequest, type FcQuery } from '../../shared/signing';
 import { FunctionError } from '../runtime';
 
@@ -270,24 +270,12 @@ export async function startFcServer(options: FcServerOptions): Promise<FcServer>
     }
   }
 
-  const server: Server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenLoopback(handle, options);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: listening.url,
+    port: listening.port,
     region,
     accountId,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: listening.close,
   };
 }

@@ -7,8 +7,8 @@
  * KMS's field names; errors are `{ RequestId, HostId, Code, Message, Recommend }`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLoopback } from '../listen';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createNonceCache, parseRpcParams, verifyRpcRequest } from '../../shared/signing';
 import { KmsErrors, KmsServiceError } from './errors';
 import { KEY_SPECS, KeyRing, type KeySeed, type KeySpec, type KeyUsage, type KmsKey, type ProtectionLevel } from './keyring';
@@ -313,24 +313,12 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     }
   }
 
-  const server: Server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenLoopback(handle, options);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: listening.url,
+    port: listening.port,
     region,
     keys: ring,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: listening.close,
   };
 }

@@ -3,8 +3,8 @@
  * (V1 or V4 signing, with or without an STS token) talks to as if it were OSS. This module
  * parses, authenticates and routes; the handlers own each API's semantics.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLoopback } from '../listen';
 import { randomBytes } from 'node:crypto';
 import { parseOssRequest, signingView, verifyOssRequest, type OssRequest } from '../../shared/signing';
 import * as bucketApi from './bucket';
@@ -265,27 +265,15 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     }
   }
 
-  const server: Server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenLoopback(handle, options);
   hostId = `oss-${region}.aliyuncs.com`;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: listening.url,
+    port: listening.port,
     region,
     events,
     store,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: listening.close,
   };
 }
 
