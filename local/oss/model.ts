@@ -1,4 +1,5 @@
 /** The local OSS server's data model: what a bucket, an object version and an upload are. */
+import type { ContentHeaderName } from '../../shared/oss/port';
 
 export type SseAlgorithm = 'AES256' | 'KMS' | 'SM4';
 export const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
@@ -20,16 +21,9 @@ export type BucketAcl = Exclude<ObjectAcl, 'default'>;
 
 export type ObjectType = 'Normal' | 'Multipart' | 'Appendable' | 'Symlink';
 
-/** The HTTP headers OSS stores with an object and returns on GET/HEAD. */
-export const CONTENT_HEADERS = [
-  'content-type',
-  'content-encoding',
-  'content-disposition',
-  'content-language',
-  'cache-control',
-  'expires',
-] as const;
-export type ContentHeaders = Partial<Record<(typeof CONTENT_HEADERS)[number], string>>;
+/** The HTTP headers OSS stores with an object and returns on GET/HEAD (the same list the functions preserve). */
+export { CONTENT_HEADER_NAMES as CONTENT_HEADERS } from '../../shared/oss/port';
+export type ContentHeaders = Partial<Record<ContentHeaderName, string>>;
 
 /** A stored byte range of an object; an object is the concatenation of its segments. */
 export interface Segment {
