@@ -91,15 +91,16 @@ export async function applyBucketPolicy(
         });
       }
     }
-    const objects = await reencryptRacedObjects(bucket, deps, keyId);
+    // Only a rule just set can have missed objects; a compliant bucket costs no listing.
+    const objects = decision.action === 'set' ? await reencryptRacedObjects(bucket, deps, keyId) : undefined;
     return result({
       action: decision.action === 'set' ? 'set' : 'compliant',
       ...(decision.action === 'set' ? { reason: decision.reason } : {}),
       before: before ?? null,
       after: after ?? null,
-      objects,
+      ...(objects ? { objects } : {}),
       // Objects that failed transiently are worth the event being retried (the rule step is idempotent).
-      ...(objects.retryable > 0 ? { retryable: true } : {}),
+      ...(objects && objects.retryable > 0 ? { retryable: true } : {}),
     });
   } catch (err) {
     const e = err as { code?: string; message?: string; requestId?: string; name?: string };

@@ -431,6 +431,8 @@ describe('idempotence', () => {
     });
     expect(ops(again.server, 'PutBucketEncryption')).toEqual([]);
     expect(again.client.filter((c) => c.op === 'PutBucketEncryption')).toEqual([]);
+    // A compliant bucket costs one GetBucketEncryption: no listing of its objects.
+    expect(again.client.map((c) => c.op)).toEqual(['GetBucketEncryption', 'GetBucketEncryption', 'GetBucketEncryption']);
     expect(await ruleOf(t.client(), name)).toEqual({ SSEAlgorithm: 'KMS', KMSMasterKeyID: mainKeyId });
   });
 });
