@@ -3,7 +3,7 @@
  * if it is not encrypted as the policy demands. Every record is handled even when another
  * fails; a malformed envelope is refused before any request is sent.
  */
-import { EventValidationError, parseObjectEventRecords } from './events';
+import { EventValidationError, normalizeEtag, parseObjectEventRecords } from './events';
 import type { Logger } from './log';
 import type { OssPort } from './oss/port';
 import type { Policy } from './policy';
@@ -36,6 +36,23 @@ export interface ObjectEventDeps {
   resolveKeyId?: () => Promise<string | undefined>;
 }
 
+/**
+ * Copies this instance wrote that did not verify, by bucket and key → the ETag of that copy.
+ * A multipart copy ends with CompleteMultipartUpload, which fires the trigger again; a copy
+ * that verified is simply compliant then, but one that did not would be copied again and
+ * again. Recognising that event by its ETag stops the loop. Only failed copies are kept: a
+ * user re-uploading identical bytes later must still be looked at. Bounded: oldest go first.
+ */
+const ownWrites = new Map<string, string>();
+const OWN_WRITES_LIMIT = 10_000;
+
+function rememberOwnWrite(bucket: string, key: string, etag: string): void {
+  const id = `${bucket}\u0000${key}`;
+  ownWrites.delete(id);
+  ownWrites.set(id, normalizeEtag(etag));
+  if (ownWrites.size > OWN_WRITES_LIMIT) ownWrites.delete(ownWrites.keys().next().value as string);
+}
+
 export async function handleObjectEvent(input: unknown, deps: ObjectEventDeps): Promise<ObjectEventSummary> {
   const { records } = parseObjectEventRecords(input); // throws EventValidationError naming the bad field
   const results: RecordResult[] = [];
@@ -53,6 +70,11 @@ export async function handleObjectEvent(input: unknown, deps: ObjectEventDeps): 
     if (!record.eventName.startsWith('ObjectCreated:') || !deps.policy.objectEvents.includes(shortName)) {
       // CopyObject events land here too: our own copies never trigger another copy.
       results.push({ ...base, action: 'ignored', reason: `event ${record.eventName} is not handled` });
+      continue;
+    }
+    if (record.eTag && ownWrites.get(`${record.bucket}\u0000${record.key}`) === normalizeEtag(record.eTag)) {
+      deps.log.error('event for our own copy that did not verify: not copying again', base);
+      results.push({ ...base, action: 'ignored', reason: 'the event is for our own copy that did not verify' });
       continue;
     }
     const problem = objectKeyProblem(record.key);
@@ -97,6 +119,7 @@ export async function handleObjectEvent(input: unknown, deps: ObjectEventDeps): 
         ...(resolvedKeyId ? { resolvedKeyId } : {}),
       },
     );
+    if (outcome.action === 'failed' && outcome.writtenEtag) rememberOwnWrite(outcome.bucket, outcome.key, outcome.writtenEtag);
     results.push({ index, eventName: record.eventName, ...outcome });
   }
   const summary: ObjectEventSummary = {

@@ -41,6 +41,8 @@ export interface ObjectOutcome {
   error?: { code: string; message: string; requestId?: string; status?: number };
   /** True when the failure is transient (throttling, 5xx, network): worth retrying later. */
   retryable?: boolean;
+  /** The ETag of the object our copy wrote (also when it did not verify), so its own event can be recognised. */
+  writtenEtag?: string;
 }
 
 export interface ReencryptOptions {
@@ -58,6 +60,13 @@ const MAX_ATTEMPTS_ON_CHANGE = 3;
 
 class VerificationError extends Error {
   override readonly name = 'VerificationError';
+  constructor(
+    message: string,
+    /** The ETag of what our copy left in place, when there is an object. */
+    readonly writtenEtag?: string,
+  ) {
+    super(message);
+  }
 }
 
 export async function reencryptObject(
@@ -126,6 +135,7 @@ export async function reencryptObject(
           reason: decision.reason,
           versionId,
           bytes: current.size,
+          writtenEtag: after.etag,
           ...(after.versionId !== undefined ? { newVersionId: after.versionId } : {}),
           ...(plaintextVersion ? { plaintextVersion } : {}),
         });
@@ -147,6 +157,7 @@ export async function reencryptObject(
         bytes: 0,
         error: { code: 'VerificationFailed', message: err.message },
         retryable: false,
+        ...(err.writtenEtag ? { writtenEtag: err.writtenEtag } : {}),
       });
     }
     const e = err instanceof OssRequestError ? err : undefined;
@@ -326,7 +337,7 @@ async function verify(
       expected: { sse: sseRequestHeaders(policy.target, resolvedKeyId), size: before.size, crc64: before.crc64 },
       actual: after ? { sse: after.sse, size: after.size, crc64: after.crc64, etag: after.etag } : null,
     });
-    throw new VerificationError(`re-encrypted copy of ${before.key} did not verify: ${problems.join('; ')}`);
+    throw new VerificationError(`re-encrypted copy of ${before.key} did not verify: ${problems.join('; ')}`, after?.etag);
   }
   return after as ObjectHead;
 }

@@ -64,7 +64,10 @@ export function localCommand(): Command {
     .option('--no-enforce', "do not run the functions on the stack's events")
     .option('--demo', 'after start-up, show each function at work (on stderr), then keep serving')
     .option('--quiet', 'do not log requests to stderr')
-    .addHelpText('after', `\nThe functions read their policy from these environment variables: ${POLICY_VARIABLES.join(', ')}.`)
+    .addHelpText(
+      'after',
+      `\nThe functions read their policy from these environment variables: ${POLICY_VARIABLES.join(', ')}.\n\nExamples:\n  oss-sse local --memory --demo\n  SSE_ALGORITHM=KMS KMS_KEY_ID=alias/oss-sse-default oss-sse local --data-dir ./data --oss-port 9000`,
+    )
     .action(async (opts: LocalOptions) => {
       const functionEnv: Record<string, string> = {};
       for (const name of POLICY_VARIABLES) {
