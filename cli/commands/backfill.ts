@@ -1,18 +1,30 @@
 /**
  * `oss-sse scan` and `oss-sse backfill`: the backfill engine in-process, with a progress bar
  * on a TTY, a summary table (or --json), a resumable checkpoint file and an NDJSON failure list.
+ * With --inventory the objects come from an OSS inventory report instead of a listing.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import {
+  inventoryItems,
   listingItems,
+  ossInventorySource,
   runBackfill,
   type BackfillReport,
   type Checkpoint,
   type EngineOptions,
   type FailureRecord,
+  type InventoryItems,
+  type InventoryStats,
 } from '../../shared/backfill/engine';
+import {
+  InventoryError,
+  loadInventoryManifest,
+  parseInventoryCursor,
+  type InventoryManifest,
+  type InventorySource,
+} from '../../shared/backfill/inventory';
 import { rateLimited, TokenBucket } from '../../shared/backfill/rate-limit';
 import { checkSseKey, createKmsPort } from '../../shared/kms';
 import type { OssPort } from '../../shared/oss/port';
@@ -30,6 +42,8 @@ interface BackfillFlags extends CloudOptions {
   json?: boolean;
   maxObjects?: number;
   verbose?: boolean;
+  inventory?: string;
+  inventoryBucket?: string;
 }
 
 function positiveInt(name: string, max: number) {
@@ -40,15 +54,27 @@ function positiveInt(name: string, max: number) {
   };
 }
 
-/** What the checkpoint file holds: where to resume, for which bucket and prefix. */
+/** Which report an inventory run reads (the cursor means a row of exactly this report). */
+interface InventoryRef {
+  bucket: string;
+  manifestKey: string;
+}
+
+/** What the checkpoint file holds: where to resume, for which bucket, prefix and mode. */
 interface CheckpointFile {
   bucket: string;
   prefix: string;
+  /** A listing cursor is a key, an inventory cursor a row position: never one for the other. Absent in older files: listing. */
+  mode?: 'listing' | 'inventory';
+  inventory?: InventoryRef;
   checkpoint: Checkpoint;
   report: BackfillReport;
 }
 
-function readCheckpoint(file: string, bucket: string, prefix: string): Checkpoint | undefined {
+const describeMode = (inventory: InventoryRef | undefined): string =>
+  inventory ? `an inventory backfill from oss://${inventory.bucket}/${inventory.manifestKey}` : 'a listing backfill';
+
+function readCheckpoint(file: string, bucket: string, prefix: string, inventory: InventoryRef | undefined): Checkpoint | undefined {
   if (!existsSync(file)) return undefined;
   let saved: CheckpointFile;
   try {
@@ -62,6 +88,25 @@ function readCheckpoint(file: string, bucket: string, prefix: string): Checkpoin
       EXIT.usage,
     );
   }
+  const savedInventory = (saved.mode ?? 'listing') === 'inventory' ? saved.inventory : undefined;
+  const sameMode =
+    (saved.mode ?? 'listing') === (inventory ? 'inventory' : 'listing') &&
+    savedInventory?.bucket === inventory?.bucket &&
+    savedInventory?.manifestKey === inventory?.manifestKey;
+  if (!sameMode) {
+    throw new CliError(
+      `checkpoint file ${file} belongs to ${describeMode(savedInventory)}, not ${describeMode(inventory)}: ` +
+        'its cursor means nothing here; use another --checkpoint file (or remove this one to start over)',
+      EXIT.usage,
+    );
+  }
+  if (inventory && saved.checkpoint.cursor !== undefined) {
+    try {
+      parseInventoryCursor(saved.checkpoint.cursor);
+    } catch {
+      throw new CliError(`checkpoint file ${file} holds no inventory cursor (${JSON.stringify(saved.checkpoint.cursor)})`, EXIT.usage);
+    }
+  }
   return saved.checkpoint;
 }
 
@@ -72,7 +117,10 @@ function writeCheckpoint(file: string, content: CheckpointFile): void {
   renameSync(tmp, file);
 }
 
-function summaryTable(r: BackfillReport): string {
+/** The report as printed: the engine's, plus the inventory's counters and the error that stopped it. */
+type CliReport = BackfillReport & { inventory?: InventoryStats & { manifest: string }; error?: string };
+
+function summaryTable(r: CliReport): string {
   const rows: Array<[string, string | number]> = [
     ['bucket', r.bucket],
     ['scanned', r.scanned],
@@ -82,16 +130,33 @@ function summaryTable(r: BackfillReport): string {
     ...Object.entries(r.failed).map(([k, v]): [string, number] => [`failed: ${k}`, v]),
     ['bytes re-encrypted', r.bytesReencrypted],
     ['requests', r.requests],
+    ...(r.inventory
+      ? ([
+          ['inventory', r.inventory.manifest],
+          ['rows settled by the report', r.inventory.known],
+          ['changed since the report', r.inventory.changedSinceReport],
+        ] as Array<[string, string | number]>)
+      : []),
     ['duration', `${(r.durationMs / 1000).toFixed(1)} s`],
     ['done', r.checkpoint.done ? 'yes' : `no (stopped by ${r.stoppedBy ?? 'error'})`],
   ];
   if (r.plaintextVersionsKept > 0) rows.push(['plaintext versions kept', r.plaintextVersionsKept]);
+  if (r.error) rows.push(['error', r.error]);
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
 
 async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'backfill'): Promise<number> {
   if (!isValidBucketName(bucket)) throw new CliError(`"${bucket}" is not a valid bucket name`, EXIT.usage);
+  if (flags.inventoryBucket !== undefined && flags.inventory === undefined) {
+    throw new CliError('--inventory-bucket needs --inventory <manifest-key>', EXIT.usage);
+  }
+  if (flags.inventoryBucket !== undefined && !isValidBucketName(flags.inventoryBucket)) {
+    throw new CliError(`--inventory-bucket: "${flags.inventoryBucket}" is not a valid bucket name`, EXIT.usage);
+  }
+  // The manifest is read from --inventory-bucket, else from the bucket itself.
+  const inventoryRef: InventoryRef | undefined =
+    flags.inventory === undefined ? undefined : { bucket: flags.inventoryBucket ?? bucket, manifestKey: flags.inventory };
   const dryRun = mode === 'scan' || flags.dryRun === true;
   const prefix = flags.prefix ?? '';
   const { policy, config } = policyFrom(flags);
@@ -105,7 +170,8 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     throw e;
   }
   let resolvedKeyId: string | undefined;
-  if (policy.target.algorithm === 'KMS' && policy.target.keyId && !dryRun) {
+  // Dry runs resolve the key too: under COMPLIANCE=exact an alias must be compared as the key id OSS reports.
+  if (policy.target.algorithm === 'KMS' && policy.target.keyId) {
     const kms = createKmsPort({
       region: ctx.region,
       endpoint: config.KMS_ENDPOINT ?? publicKmsEndpoint(ctx.region),
@@ -119,15 +185,37 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     if (!check.ok) throw new CliError(`KMS key ${policy.target.keyId} cannot be used: ${check.message}. Nothing was changed.`);
     resolvedKeyId = check.keyId;
   }
-  const resumeFrom = flags.checkpoint ? readCheckpoint(flags.checkpoint, bucket, prefix) : undefined;
+  const resumeFrom = flags.checkpoint ? readCheckpoint(flags.checkpoint, bucket, prefix, inventoryRef) : undefined;
   if (resumeFrom?.done) {
     process.stderr.write(`checkpoint ${flags.checkpoint} says this backfill is complete; remove it to run again\n`);
     return EXIT.ok;
   }
-  const oss: OssPort = flags.qps ? rateLimited(ctx.oss, new TokenBucket(flags.qps)) : ctx.oss;
+  const limited: OssPort = flags.qps ? rateLimited(ctx.oss, new TokenBucket(flags.qps)) : ctx.oss;
+  // Ctrl-C, and in inventory mode a report that fails to read (stopOnError), stop the run through this.
+  const controller = new AbortController();
+  let inventory: InventoryItems | undefined;
+  if (inventoryRef) {
+    const source = ossInventorySource(limited);
+    const manifest = await readManifest(source, inventoryRef);
+    if (manifest.sourceBucket !== bucket) {
+      throw new CliError(
+        `oss://${inventoryRef.bucket}/${inventoryRef.manifestKey} is an inventory of bucket ${manifest.sourceBucket}, not ${bucket}`,
+        EXIT.usage,
+      );
+    }
+    inventory = inventoryItems(source, manifest, {
+      bucket,
+      policy,
+      // The data files: --inventory-bucket, else where the manifest says it wrote them, else the bucket itself.
+      reportBucket: flags.inventoryBucket ?? manifest.destinationBucket ?? bucket,
+      ...(prefix ? { prefix } : {}),
+      ...(resumeFrom?.cursor ? { resumeAfter: resumeFrom.cursor } : {}),
+      stopOnError: controller,
+    });
+  }
+  const oss: OssPort = inventory ? inventory.trackChanges(limited) : limited;
   const failuresFile = flags.report ? `${flags.report}.failures.ndjson` : undefined;
   const failureStream = failuresFile ? createWriteStream(failuresFile) : undefined;
-  const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -151,7 +239,10 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
 
   const options: EngineOptions = {
     bucket,
-    items: listingItems(oss, bucket, { ...(prefix ? { prefix } : {}), ...(resumeFrom?.cursor ? { startAfter: resumeFrom.cursor } : {}) }),
+    items:
+      inventory ??
+      listingItems(oss, bucket, { ...(prefix ? { prefix } : {}), ...(resumeFrom?.cursor ? { startAfter: resumeFrom.cursor } : {}) }),
+    ...(resumeFrom?.cursor !== undefined ? { startCursor: resumeFrom.cursor } : {}),
     oss,
     policy,
     log: ctx.log,
@@ -174,7 +265,14 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     ...(flags.checkpoint
       ? {
           onCheckpoint: (c: Checkpoint, r: BackfillReport) =>
-            writeCheckpoint(flags.checkpoint as string, { bucket, prefix, checkpoint: c, report: r }),
+            writeCheckpoint(flags.checkpoint as string, {
+              bucket,
+              prefix,
+              mode: inventoryRef ? 'inventory' : 'listing',
+              ...(inventoryRef ? { inventory: inventoryRef } : {}),
+              checkpoint: c,
+              report: r,
+            }),
         }
       : {}),
     checkpointEveryMs: 1_000,
@@ -189,8 +287,32 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     await new Promise<void>((resolve) => (failureStream ? failureStream.end(resolve) : resolve()));
     ctx.oss.destroy();
   }
-  if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${summaryTable(report)}\n`);
+  const reportError = inventory?.stats.error;
+  const printed: CliReport = {
+    ...report,
+    // A report error stops the engine through the abort signal: it was not an interruption.
+    ...(reportError ? { stoppedBy: undefined, error: reportError.message } : {}),
+    ...(inventory && inventoryRef
+      ? {
+          inventory: {
+            manifest: `oss://${inventoryRef.bucket}/${inventoryRef.manifestKey}`,
+            rows: inventory.stats.rows,
+            known: inventory.stats.known,
+            headed: inventory.stats.headed,
+            changedSinceReport: inventory.stats.changedSinceReport,
+          },
+        }
+      : {}),
+  };
+  if (flags.report) writeFileSync(flags.report, `${JSON.stringify(printed, null, 2)}\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify(printed)}\n` : `${summaryTable(printed)}\n`);
+  if (reportError) {
+    process.stderr.write(
+      `oss-sse: the inventory report cannot be used: ${reportError.message}\n` +
+        (flags.checkpoint ? `the checkpoint in ${flags.checkpoint} stops before it; fix the report, then rerun to resume\n` : ''),
+    );
+    return EXIT.error;
+  }
   if (report.stoppedBy === 'signal') {
     process.stderr.write(flags.checkpoint ? `interrupted; rerun with --checkpoint ${flags.checkpoint} to resume\n` : 'interrupted\n');
     return EXIT.interrupted;
@@ -201,9 +323,32 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
   return EXIT.ok;
 }
 
+/** manifest.json, with every problem as a CliError that names the object. */
+async function readManifest(source: InventorySource, ref: InventoryRef): Promise<InventoryManifest> {
+  try {
+    return await loadInventoryManifest(source, ref.bucket, ref.manifestKey);
+  } catch (e) {
+    if (e instanceof InventoryError) throw new CliError(e.message);
+    if (e instanceof OssRequestError) {
+      throw new CliError(
+        `cannot read the inventory manifest oss://${ref.bucket}/${ref.manifestKey}: ${e.code} (${e.message})${e.requestId ? ` [request ${e.requestId}]` : ''}`,
+      );
+    }
+    throw e;
+  }
+}
+
 function engineCommand(name: 'scan' | 'backfill'): Command {
   const cmd = withCloudOptions(new Command(name).argument('<bucket>'))
     .option('--prefix <prefix>', 'only keys under this prefix')
+    .option(
+      '--inventory <manifest-key>',
+      "read the objects from this OSS inventory report's manifest.json instead of listing; only rows not reported encrypted are HEADed",
+    )
+    .option(
+      '--inventory-bucket <bucket>',
+      "the bucket holding the inventory report (default: the bucket itself for manifest.json, the manifest's destinationBucket for the data files)",
+    )
     .option('--concurrency <n>', 'objects in flight (default 64)', positiveInt('--concurrency', 1024), 64)
     .option('--qps <n>', 'cap OSS requests per second', positiveInt('--qps', 100_000))
     .option('--max-objects <n>', 'stop after this many objects', positiveInt('--max-objects', Number.MAX_SAFE_INTEGER))
@@ -223,7 +368,8 @@ function engineCommand(name: 'scan' | 'backfill'): Command {
       .option('--checkpoint <file>', 'resume from and save progress to FILE (Ctrl-C writes it)')
       .addHelpText(
         'after',
-        '\nExamples:\n  oss-sse backfill my-bucket --checkpoint my-bucket.ckpt --report my-bucket.report.json\n  oss-sse backfill my-bucket --algorithm KMS --kms-key-id alias/prod --qps 2000 --concurrency 128',
+        '\nExamples:\n  oss-sse backfill my-bucket --checkpoint my-bucket.ckpt --report my-bucket.report.json\n  oss-sse backfill my-bucket --algorithm KMS --kms-key-id alias/prod --qps 2000 --concurrency 128' +
+          '\n  oss-sse backfill my-bucket --inventory inventory/my-bucket/daily/2024-05-17T16-00Z/manifest.json --inventory-bucket my-reports --checkpoint my-bucket.ckpt',
       );
   }
   return cmd.action(async (bucket: string, flags: BackfillFlags) => {

@@ -1,8 +1,9 @@
 /** Backfill function: invoked by hand (or by itself to continue) → re-encrypt a bucket's existing objects, sharded and resumable. */
+import { InventoryError } from '../../shared/backfill/inventory';
 import { handleBackfill } from '../../shared/backfill/job';
-import { BackfillPayloadSchema } from '../../shared/backfill/payload';
+import { BackfillPayloadSchema, type BackfillPayload } from '../../shared/backfill/payload';
 import { decodeEvent, EventValidationError, formatZodIssues } from '../../shared/events';
-import { functionSetup, type FcContext } from '../../shared/fc';
+import { functionSetup, type FcContext, type InvocationDeps } from '../../shared/fc';
 import { createFcInvoker } from '../../shared/fc-invoke';
 
 // Cold start: an invalid configuration fails here, naming the variable.
@@ -28,13 +29,6 @@ export async function handler(event: Buffer, context: FcContext) {
     return { error: 'InvalidPayload', message };
   }
   const payload = { ...parsed.data, concurrency: parsed.data.concurrency ?? setup.config.BACKFILL_CONCURRENCY };
-  const invoker = createFcInvoker({
-    ...(setup.config.FC_ENDPOINT ? { endpoint: setup.config.FC_ENDPOINT } : {}),
-    region: context.region,
-    accountId: context.accountId ?? '',
-    credentials: () => context.credentials,
-    internal: true,
-  });
   let resolvedKeyId: string | undefined;
   try {
     resolvedKeyId = await deps.resolveKmsKey();
@@ -44,6 +38,24 @@ export async function handler(event: Buffer, context: FcContext) {
     deps.log.error('KMS key cannot be used', { error: message });
     return { error: 'InvalidKmsKey', message };
   }
+  try {
+    return await runJob(payload, deps, resolvedKeyId, context);
+  } catch (err) {
+    // A missing or malformed inventory report will not get better on a retry.
+    if (!(err instanceof InventoryError)) throw err;
+    deps.log.error('inventory report cannot be used', { error: err.message });
+    return { error: 'InvalidInventory', message: err.message };
+  }
+}
+
+function runJob(payload: BackfillPayload, deps: InvocationDeps, resolvedKeyId: string | undefined, context: FcContext) {
+  const invoker = createFcInvoker({
+    ...(setup.config.FC_ENDPOINT ? { endpoint: setup.config.FC_ENDPOINT } : {}),
+    region: context.region,
+    accountId: context.accountId ?? '',
+    credentials: () => context.credentials,
+    internal: true,
+  });
   return handleBackfill(payload, {
     oss: deps.oss,
     policy: setup.policy,

@@ -14,7 +14,18 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
-import { listingItems, runBackfill, type BackfillReport, type Checkpoint, type FailureRecord } from './engine';
+import {
+  inventoryItems,
+  listingItems,
+  ossInventorySource,
+  runBackfill,
+  type BackfillReport,
+  type Checkpoint,
+  type FailureRecord,
+  type InventoryItems,
+  type WorkItem,
+} from './engine';
+import { InventoryError, loadInventoryManifest, type InventoryManifest } from './inventory';
 import type { BackfillPayload } from './payload';
 import { planShards, sampleBoundaries, type KeyRange } from './shards';
 
@@ -26,7 +37,17 @@ export interface JobRecord {
   concurrency?: number;
   qps?: number;
   shards: KeyRange[];
+  /** Inventory mode: the report (one shard; its cursor is an inventory cursor, not a key). */
+  inventory?: JobInventory;
   createdAt: string;
+}
+
+export interface JobInventory {
+  /** Where manifest.json is. */
+  bucket: string;
+  manifestKey: string;
+  /** Where the data files are (resolved when the job started). */
+  dataBucket: string;
 }
 
 export interface ShardState {
@@ -38,6 +59,10 @@ export interface ShardState {
   done: boolean;
   invocations: number;
   totals: Totals;
+  /** Inventory mode: objects whose HEAD found another ETag than the report (changed since it). */
+  changedSinceReport?: number;
+  /** Why the chain stopped without finishing (an inventory report that cannot be read); it is not continued. */
+  error?: string;
   updatedAt: string;
 }
 
@@ -122,6 +147,15 @@ export type BackfillResult =
       status: 'continuing' | 'shard-done' | 'job-done' | 'already-done' | 'superseded';
       cursor?: string;
       totals?: Totals;
+    }
+  | {
+      jobId: string;
+      shard: number;
+      /** The inventory report failed (error says which file): state is saved, nothing continues. */
+      status: 'failed';
+      error: string;
+      cursor?: string;
+      totals: Totals;
     };
 
 /** State objects hold progress, not secrets, but every object oss-sse writes is encrypted. */
@@ -167,6 +201,22 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
   const shardCount = payload.shards ?? 1;
   const shards =
     shardCount > 1 ? planShards(range, await sampleBoundaries(deps.oss, payload.bucket, range, shardCount), shardCount) : [range];
+  // Read the manifest now: a wrong key or bucket fails this invocation before any state exists.
+  let inventory: JobInventory | undefined;
+  if (payload.inventory) {
+    const bucket = payload.inventory.bucket ?? payload.bucket;
+    const manifest = await loadInventoryManifest(ossInventorySource(deps.oss), bucket, payload.inventory.manifestKey);
+    if (manifest.sourceBucket !== payload.bucket) {
+      throw new InventoryError(
+        `oss://${bucket}/${payload.inventory.manifestKey} is an inventory of bucket ${manifest.sourceBucket}, not ${payload.bucket}`,
+      );
+    }
+    inventory = {
+      bucket,
+      manifestKey: payload.inventory.manifestKey,
+      dataBucket: payload.inventory.bucket ?? manifest.destinationBucket ?? payload.bucket,
+    };
+  }
   const job: JobRecord = {
     jobId,
     bucket: payload.bucket,
@@ -174,6 +224,7 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     dryRun: payload.dryRun ?? false,
     ...(payload.concurrency ? { concurrency: payload.concurrency } : {}),
     ...(payload.qps ? { qps: payload.qps } : {}),
+    ...(inventory ? { inventory } : {}),
     shards: shards.map(({ startAfter, endAt, endBefore }) => ({
       ...(startAfter !== undefined ? { startAfter } : {}),
       ...(endAt !== undefined ? { endAt } : {}),
@@ -194,7 +245,14 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     };
     await writeJson(deps, shardKey(deps.state, jobId, i), state);
   }
-  deps.log.info('backfill job started', { jobId, bucket: job.bucket, prefix: job.prefix, shards: shards.length, dryRun: job.dryRun });
+  deps.log.info('backfill job started', {
+    jobId,
+    bucket: job.bucket,
+    prefix: job.prefix,
+    shards: shards.length,
+    dryRun: job.dryRun,
+    ...(inventory ? { inventory: `oss://${inventory.bucket}/${inventory.manifestKey}` } : {}),
+  });
   if (shards.length === 1) return runShard(jobId, 0, 0, deps);
   for (let i = 0; i < shards.length; i++) await deps.invokeSelf({ bucket: job.bucket, jobId, shard: i, generation: 0 });
   return { jobId, status: 'started', shards: shards.length };
@@ -214,14 +272,49 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   }
 
   const failures: FailureRecord[] = [];
-  const startAfter = state.cursor ?? range.startAfter;
-  const items = listingItems(deps.oss, job.bucket, {
-    ...(job.prefix ? { prefix: job.prefix } : {}),
-    ...(startAfter !== undefined ? { startAfter } : {}),
-    ...(range.endAt !== undefined ? { endAt: range.endAt } : {}),
-    ...(range.endBefore !== undefined ? { endBefore: range.endBefore } : {}),
-  });
-  const save = async (checkpoint: Checkpoint, run: Totals, done: boolean, nextGeneration: number): Promise<ShardState> => {
+  // A report error aborts the run through this (inventoryItems' stopOnError): in-flight objects finish, the checkpoint is kept.
+  const stop = new AbortController();
+  let inventory: InventoryItems | undefined;
+  let items: AsyncIterable<WorkItem>;
+  if (job.inventory) {
+    const source = ossInventorySource(deps.oss);
+    let manifest: InventoryManifest;
+    try {
+      manifest = await loadInventoryManifest(source, job.inventory.bucket, job.inventory.manifestKey);
+    } catch (e) {
+      // The report went away (or changed) mid-job: say so in the state rather than retrying forever.
+      const message = e instanceof Error ? e.message : String(e);
+      const failed: ShardState = { ...state, error: message, updatedAt: (deps.now?.() ?? new Date()).toISOString() };
+      await writeJson(deps, shardKey(deps.state, jobId, shard), failed);
+      deps.log.error('backfill inventory cannot be read', { jobId, shard, error: message });
+      return { jobId, shard, status: 'failed', error: message, totals: state.totals, ...(state.cursor ? { cursor: state.cursor } : {}) };
+    }
+    inventory = inventoryItems(source, manifest, {
+      bucket: job.bucket,
+      policy: deps.policy,
+      reportBucket: job.inventory.dataBucket,
+      ...(job.prefix ? { prefix: job.prefix } : {}),
+      ...(state.cursor !== undefined ? { resumeAfter: state.cursor } : {}),
+      stopOnError: stop,
+    });
+    items = inventory;
+  } else {
+    const startAfter = state.cursor ?? range.startAfter;
+    items = listingItems(deps.oss, job.bucket, {
+      ...(job.prefix ? { prefix: job.prefix } : {}),
+      ...(startAfter !== undefined ? { startAfter } : {}),
+      ...(range.endAt !== undefined ? { endAt: range.endAt } : {}),
+      ...(range.endBefore !== undefined ? { endBefore: range.endBefore } : {}),
+    });
+  }
+  const save = async (
+    checkpoint: Checkpoint,
+    run: Totals,
+    done: boolean,
+    nextGeneration: number,
+    // This run's count, given with the counters at the end only (like `run`).
+    extra: { error?: string; changedSinceReport?: number } = {},
+  ): Promise<ShardState> => {
     const next: ShardState = {
       ...state,
       generation: nextGeneration,
@@ -229,6 +322,9 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
       done,
       invocations: state.invocations + 1,
       totals: addTotals(state.totals, run),
+      ...(inventory ? { changedSinceReport: (state.changedSinceReport ?? 0) + (extra.changedSinceReport ?? 0) } : {}),
+      // A chain resumed by hand after an error runs clean until it fails again.
+      error: extra.error,
       updatedAt: (deps.now?.() ?? new Date()).toISOString(),
     };
     await writeJson(deps, shardKey(deps.state, jobId, shard), next);
@@ -237,12 +333,13 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   const report = await runBackfill({
     bucket: job.bucket,
     items,
-    oss: deps.oss,
+    oss: inventory ? inventory.trackChanges(deps.oss) : deps.oss,
     policy: deps.policy,
     log: deps.log,
     dryRun: job.dryRun,
     ...(job.concurrency ? { concurrency: job.concurrency } : {}),
     deadline: deps.deadline,
+    signal: stop.signal,
     ...(deps.resolvedKeyId ? { resolvedKeyId: deps.resolvedKeyId } : {}),
     ...(deps.requestCount ? { requestCount: deps.requestCount } : {}),
     onFailure: (f) => void failures.push(f),
@@ -275,9 +372,26 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     durationMs: report.durationMs,
     plaintextVersionsKept: report.plaintextVersionsKept,
   };
+  const changedSinceReport = inventory?.stats.changedSinceReport ?? 0;
+  const reportError = inventory?.stats.error;
+  if (reportError) {
+    // A data file failed (MD5, size, fetch, a malformed row): another try reads the same bytes, so
+    // stop here with the checkpoint (inside that file at most) and the reason in the state. A person
+    // can resume the chain by invoking it with this jobId, shard and generation.
+    const saved = await save(report.checkpoint, run, false, generation, { error: reportError.message, changedSinceReport });
+    deps.log.error('backfill inventory report failed', { jobId, shard, generation, cursor: saved.cursor, error: reportError.message });
+    return {
+      jobId,
+      shard,
+      status: 'failed',
+      error: reportError.message,
+      totals: saved.totals,
+      ...(saved.cursor ? { cursor: saved.cursor } : {}),
+    };
+  }
   const done = report.checkpoint.done;
   // The next generation is recorded before it is invoked, so a late duplicate of this one stops.
-  const saved = await save(report.checkpoint, run, done, done ? generation : generation + 1);
+  const saved = await save(report.checkpoint, run, done, done ? generation : generation + 1, { changedSinceReport });
   if (!done) {
     await deps.invokeSelf({ bucket: job.bucket, jobId, shard, generation: generation + 1 });
     deps.log.info('backfill continuing', { jobId, shard, generation: generation + 1, cursor: saved.cursor });
@@ -290,6 +404,12 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
       bucket: job.bucket,
       prefix: job.prefix,
       dryRun: job.dryRun,
+      ...(job.inventory
+        ? {
+            inventory: `oss://${job.inventory.bucket}/${job.inventory.manifestKey}`,
+            changedSinceReport: all.shards.reduce((n, s) => n + (s.changedSinceReport ?? 0), 0),
+          }
+        : {}),
       done: true,
       totals: all.totals,
       shards: all.shards.length,

@@ -17,10 +17,10 @@
  * verifies them: see signingHeaderValue in shared/signing.
  */
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import { isTransientOssError, withRetry } from '../retry';
+import { isTransientOssError, withRetry, type RetryOptions } from '../retry';
 import { signingHeaderValue, signOssRequest, type Credentials, type OssRequest } from '../signing';
 import { normalizeRegion, requestTarget, resolveOssEndpoint, type OssEndpoint } from './endpoint';
 import {
@@ -31,6 +31,7 @@ import {
   type ListedObject,
   type ListPage,
   type ObjectHead,
+  type ObjectStream,
   type OssPort,
   type SseAlgorithm,
   type SseSpec,
@@ -96,11 +97,22 @@ interface Reply {
   requestId?: string;
 }
 
+/** One signed attempt, ready to send. */
+interface Prepared {
+  options: RequestOptions;
+  send: typeof httpRequest;
+  /** Values that must never appear in an error message. */
+  secrets: string[];
+  body?: Buffer;
+}
+
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_SOCKETS = 128;
 // Responses are small XML documents; anything larger is not OSS answering this client.
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
+// An error document of a streamed GET (which may be a large object's request) is read whole only up to this.
+const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
 // ---- encoding ---------------------------------------------------------------------------------
 
@@ -504,6 +516,26 @@ export class OssHttpClient implements OssPort {
     }
   }
 
+  /** See OssPort.getObjectStream: retried until the headers arrive, then handed out chunk by chunk. */
+  async getObjectStream(bucket: string, key: string, opts: { idleTimeoutMs?: number } = {}): Promise<ObjectStream> {
+    const c: Call = { op: 'GetObject', method: 'GET', bucket, key };
+    const { res, secrets } = await withRetry((attempt) => this.openStream(c, attempt), this.retryOptions());
+    const etag = header(res.headers, 'etag');
+    if (etag === undefined) {
+      res.destroy();
+      throw new Error(`OSS GetObject on ${where(c)}: the response has no ETag`);
+    }
+    const length = header(res.headers, 'content-length');
+    const size = length !== undefined && /^\d+$/.test(length) ? Number(length) : -1;
+    const requestId = header(res.headers, 'x-oss-request-id');
+    return {
+      body: streamedBody(res, c, opts.idleTimeoutMs ?? this.timeoutMs, size, secrets),
+      etag,
+      size,
+      ...(requestId === undefined ? {} : { requestId }),
+    };
+  }
+
   async deleteBucketEncryption(bucket: string): Promise<void> {
     await this.call({ op: 'DeleteBucketEncryption', method: 'DELETE', bucket, query: { encryption: '' } });
   }
@@ -518,26 +550,103 @@ export class OssHttpClient implements OssPort {
 
   /** One operation: attempts with backoff until a 2xx, a permanent error, or the deadline. */
   private call(c: Call): Promise<Reply> {
-    const retry = this.options.retry ?? {};
-    const deadline = retry.deadline?.();
-    return withRetry(
-      async (attempt) => {
-        const { reply, secrets } = await this.attempt(c, attempt);
-        if (reply.status >= 200 && reply.status < 300) return reply;
-        throw errorFromReply(c, reply, secrets);
-      },
-      {
-        isRetryable: isTransientOssError,
-        ...(deadline === undefined ? {} : { deadline }),
-        ...(retry.maxAttempts === undefined ? {} : { maxAttempts: retry.maxAttempts }),
-        ...(retry.baseMs === undefined ? {} : { baseMs: retry.baseMs }),
-        ...(retry.capMs === undefined ? {} : { capMs: retry.capMs }),
-      },
-    );
+    return withRetry(async (attempt) => {
+      const { reply, secrets } = await this.attempt(c, attempt);
+      if (reply.status >= 200 && reply.status < 300) return reply;
+      throw errorFromReply(c, reply, secrets);
+    }, this.retryOptions());
   }
 
-  /** Signs and sends one HTTP request; transport failures become OssRequestError -1 / -2. */
-  private async attempt(c: Call, attempt: number): Promise<{ reply: Reply; secrets: string[] }> {
+  /** Backoff settings for one operation; the deadline is read now, at its start. */
+  private retryOptions(): RetryOptions {
+    const retry = this.options.retry ?? {};
+    const deadline = retry.deadline?.();
+    return {
+      isRetryable: isTransientOssError,
+      ...(deadline === undefined ? {} : { deadline }),
+      ...(retry.maxAttempts === undefined ? {} : { maxAttempts: retry.maxAttempts }),
+      ...(retry.baseMs === undefined ? {} : { baseMs: retry.baseMs }),
+      ...(retry.capMs === undefined ? {} : { capMs: retry.capMs }),
+    };
+  }
+
+  /**
+   * One attempt of a streamed GET: resolves with the response as soon as 2xx headers arrive
+   * (the body is left unread, paused); a non-2xx reply is read whole (an error document) and
+   * rejected like call() does, so the same statuses are retried.
+   */
+  private openStream(c: Call, attempt: number): Promise<{ res: IncomingMessage; secrets: string[] }> {
+    const { options, send, secrets } = this.prepare(c);
+    const report = (status: number, requestId?: string) =>
+      this.options.onRequest?.({ method: c.method, op: c.op, status, attempt, ...(requestId === undefined ? {} : { requestId }) });
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let timedOut = false;
+      const fail = (e: Error & { code?: string }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const err = timedOut
+          ? new OssRequestError(-2, 'ClientTimeout', `OSS ${c.op} on ${where(c)}: no response headers after ${this.timeoutMs} ms`)
+          : new OssRequestError(
+              -1,
+              'NetworkError',
+              redact(`OSS ${c.op} on ${where(c)} failed: ${e.code ?? 'network error'}: ${e.message}`, secrets),
+            );
+        report(err.status);
+        reject(err);
+      };
+      const r = send(options, (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0;
+        const requestId = header(res.headers, 'x-oss-request-id');
+        if (status >= 200 && status < 300) {
+          settled = true;
+          clearTimeout(timer);
+          report(status, requestId);
+          resolve({ res, secrets });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ERROR_BODY_BYTES) {
+            res.destroy(new Error(`error response larger than ${MAX_ERROR_BODY_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) fail(Object.assign(new Error('connection closed before the response ended'), { code: 'ECONNRESET' }));
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          report(status, requestId);
+          const reply: Reply = {
+            status,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            ...(requestId === undefined ? {} : { requestId }),
+          };
+          reject(errorFromReply(c, reply, secrets));
+        });
+      });
+      this.sent++;
+      // Until the headers only: the body has its own idle timeout per chunk (streamedBody).
+      const timer = setTimeout(() => {
+        timedOut = true;
+        r.destroy(new Error('timeout'));
+      }, this.timeoutMs);
+      r.on('error', fail);
+      r.end();
+    });
+  }
+
+  /** The signed request for one attempt (fresh credentials and date), shared by attempt() and the streaming GET. */
+  private prepare(c: Call): Prepared {
     if (c.key !== undefined && c.key === '') throw new Error(`OSS ${c.op}: the object key is empty`);
     const creds = this.options.credentials();
     const headers: Record<string, string> = {};
@@ -567,8 +676,25 @@ export class OssHttpClient implements OssPort {
     const authorization = headers['authorization'] ?? '';
     const secrets = [creds.accessKeySecret, creds.securityToken ?? '', authorization, signatureOf(authorization) ?? ''];
     const path = (c.key === undefined ? '/' : keyPath(c.key)) + queryString(c.query);
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const agent = target.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
+    const https = target.protocol === 'https:';
+    return {
+      options: {
+        host: target.connectHost,
+        port: target.port,
+        method: c.method,
+        path,
+        headers,
+        agent: https ? this.httpsAgent : this.httpAgent,
+      },
+      send: https ? httpsRequest : httpRequest,
+      secrets,
+      ...(body === undefined ? {} : { body }),
+    };
+  }
+
+  /** Signs and sends one HTTP request; transport failures become OssRequestError -1 / -2. */
+  private async attempt(c: Call, attempt: number): Promise<{ reply: Reply; secrets: string[] }> {
+    const { options, send, secrets, body } = this.prepare(c);
 
     const report = (status: number, requestId?: string) =>
       this.options.onRequest?.({ method: c.method, op: c.op, status, attempt, ...(requestId === undefined ? {} : { requestId }) });
@@ -590,7 +716,7 @@ export class OssHttpClient implements OssPort {
         report(err.status);
         reject(err);
       };
-      const r = send({ host: target.connectHost, port: target.port, method: c.method, path, headers, agent }, (res: IncomingMessage) => {
+      const r = send(options, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
@@ -625,6 +751,78 @@ export class OssHttpClient implements OssPort {
     });
     return { reply, secrets };
   }
+}
+
+// ---- streamed bodies ----------------------------------------------------------------------------
+
+/**
+ * A streamed GET's body as an async iterable of chunks. Each chunk is awaited at most
+ * `idleMs` (a stalled server fails, a slow consumer does not: the clock only runs while the
+ * consumer waits); an early end is a NetworkError, never a silent short read; stopping
+ * (return()) or any failure destroys the response so its socket is not left half-read.
+ */
+function streamedBody(res: IncomingMessage, c: Call, idleMs: number, size: number, secrets: readonly string[]): AsyncIterable<Buffer> {
+  let taken = false;
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+      if (taken) throw new Error(`OSS ${c.op} on ${where(c)}: the body can be read only once`);
+      taken = true;
+      const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      let received = 0;
+      let over = false;
+      const stop = (): void => {
+        if (over) return;
+        over = true;
+        res.destroy();
+      };
+      return {
+        async next(): Promise<IteratorResult<Buffer>> {
+          if (over) return { done: true, value: undefined };
+          let timer: NodeJS.Timeout | undefined;
+          const idle = new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () =>
+                reject(
+                  new OssRequestError(-2, 'ClientTimeout', `OSS ${c.op} on ${where(c)}: no data for ${idleMs} ms after ${received} bytes`),
+                ),
+              idleMs,
+            );
+          });
+          try {
+            const r = await Promise.race([chunks.next(), idle]);
+            if (r.done) {
+              over = true;
+              if (!res.complete || (size >= 0 && received !== size)) {
+                throw new OssRequestError(
+                  -1,
+                  'NetworkError',
+                  `OSS ${c.op} on ${where(c)}: the body ended after ${received} of ${size} bytes`,
+                );
+              }
+              return { done: true, value: undefined };
+            }
+            received += r.value.length;
+            return { done: false, value: r.value };
+          } catch (e) {
+            stop();
+            if (e instanceof OssRequestError) throw e;
+            const err = e as Error & { code?: string };
+            throw new OssRequestError(
+              -1,
+              'NetworkError',
+              redact(`OSS ${c.op} on ${where(c)} failed after ${received} bytes: ${err.code ?? 'network error'}: ${err.message}`, secrets),
+            );
+          } finally {
+            clearTimeout(timer);
+          }
+        },
+        async return(): Promise<IteratorResult<Buffer>> {
+          stop();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
 }
 
 // ---- response parsing ---------------------------------------------------------------------------

@@ -75,6 +75,21 @@ export interface WriteResult {
   requestId?: string;
 }
 
+/** A GetObject whose body arrives as it is read (see OssPort.getObjectStream). */
+export interface ObjectStream {
+  /**
+   * The bytes, readable once. Stopping early (break, return()) closes the connection; a
+   * body that is never iterated holds its connection until the server gives up, so always
+   * iterate it (or call its iterator's return()).
+   */
+  body: AsyncIterable<Buffer>;
+  /** As OSS returns it: quoted upper-case hex. */
+  etag: string;
+  /** Content-Length: the bytes the body will hold. */
+  size: number;
+  requestId?: string;
+}
+
 export interface OssPort {
   /** HEAD; undefined when the object (or version) does not exist. */
   headObject(bucket: string, key: string, versionId?: string): Promise<ObjectHead | undefined>;
@@ -113,6 +128,14 @@ export interface OssPort {
   putObject(bucket: string, key: string, body: Buffer, headers?: Record<string, string>): Promise<WriteResult>;
   /** GetObject of a small object (job state, inventory manifests), or undefined when it does not exist. */
   getObject(bucket: string, key: string): Promise<Buffer | undefined>;
+  /**
+   * GetObject of any size, streamed (inventory data files): nothing is buffered beyond the
+   * socket's own. Retried like every call until the response headers arrive, never after
+   * (bytes already handed out cannot be taken back); a stalled body fails after an idle
+   * timeout per chunk, a short one with a NetworkError. A missing object is an
+   * OssRequestError 404 NoSuchKey (the caller asked for a specific file).
+   */
+  getObjectStream(bucket: string, key: string, opts?: { idleTimeoutMs?: number }): Promise<ObjectStream>;
   /** ListObjectsV2; keys are returned decoded. */
   listObjectsV2(
     bucket: string,

@@ -141,7 +141,11 @@ const VARIABLES = {
   BUCKET_REENCRYPT_LIMIT: integerBetween(0, 100_000).default(1000),
   /** Backfill: where job state, checkpoints and reports are kept (required by the backfill function). */
   STATE_BUCKET: BucketNameSchema.optional(),
-  STATE_PREFIX: z.string().max(512).regex(/^([^/\\].*\/)?$/, { error: 'must be empty or end with "/" (and not start with "/")' }).default('oss-sse/jobs/'),
+  STATE_PREFIX: z
+    .string()
+    .max(512)
+    .regex(/^([^/\\].*\/)?$/, { error: 'must be empty or end with "/" (and not start with "/")' })
+    .default('oss-sse/jobs/'),
   /** Backfill: objects in flight per invocation unless the payload says otherwise. */
   BACKFILL_CONCURRENCY: integerBetween(1, 1024).default(64),
 };
