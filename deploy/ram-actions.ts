@@ -1,0 +1,91 @@
+/**
+ * The one table from what the code calls to the RAM actions it needs.
+ *
+ * Keys are the operation names the ports use: the `op` of every OssHttpClient request
+ * (shared/oss/http-client.ts), and one name per method of KmsPort (shared/kms/port.ts) and
+ * FcInvoker (shared/fc-invoke/port.ts). deploy/reachable-ops.ts finds which of them each
+ * function's bundle can reach; deploy/ram-policy.ts turns that into a policy document; the
+ * tests check that every op the clients define has a row here.
+ *
+ * Sources: the "Permissions" table of each OSS API page (OSS API reference and ossutil
+ * `api` commands), the FC 3.0 and KMS RAM authorization pages. OSS names object reads
+ * `oss:GetObject` whatever the API (HeadObject included), and asks for the `…Version…` variant
+ * when a request names a versionId.
+ */
+
+/** Where an OSS action applies: an object ARN, a bucket ARN, or the account (ListBuckets). */
+export type OssResourceLevel = 'object' | 'bucket' | 'service';
+
+export interface OssOpRam {
+  level: OssResourceLevel;
+  /** Needed on every call, as oss-sse makes it. */
+  actions: readonly string[];
+  /** Needed too when the call names a version (`versionId`, `sourceVersionId`). */
+  versioned?: readonly string[];
+  /**
+   * SSE-KMS (OSS calls KMS with the caller's identity), any of: `write` — the request stores data under
+   * the policy's KMS key (kms:GenerateDataKey + kms:Decrypt on that key); `read` — it reads an
+   * object oss-sse wrote under that key (kms:Decrypt); `copy-source` — it reads an object that
+   * may be under any KMS key (kms:Decrypt), which happens only when COMPLIANCE=exact re-encrypts
+   * objects under another key (under `any`, an SSE-KMS object is compliant and never copied).
+   */
+  kms?: readonly ('write' | 'read' | 'copy-source')[];
+  /** Why the row looks as it does, when that is not just the API's name. */
+  why?: string;
+}
+
+export const OSS_OP_RAM: Readonly<Record<string, OssOpRam>> = {
+  HeadObject: { level: 'object', actions: ['oss:GetObject'], versioned: ['oss:GetObjectVersion'] },
+  GetObjectAcl: { level: 'object', actions: ['oss:GetObjectAcl'], versioned: ['oss:GetObjectVersionAcl'] },
+  GetObjectTagging: { level: 'object', actions: ['oss:GetObjectTagging'], versioned: ['oss:GetObjectVersionTagging'] },
+  CopyObject: {
+    level: 'object',
+    actions: ['oss:GetObject', 'oss:PutObject', 'oss:GetObjectTagging', 'oss:PutObjectTagging'],
+    versioned: ['oss:GetObjectVersion', 'oss:GetObjectVersionTagging'],
+    kms: ['write', 'copy-source'],
+    why:
+      'reads the source and writes the copy; the copy carries the source tags (x-oss-tagging-directive: Copy), which the API page lists ' +
+      'Get/PutObjectTagging for. It also sends x-oss-object-acl: the page lists no oss:PutObjectAcl for that (UNCONFIRMED: if OSS ' +
+      'answers AccessDenied only for objects with their own ACL, add it here)',
+  },
+  InitiateMultipartUpload: {
+    level: 'object',
+    actions: ['oss:PutObject', 'oss:PutObjectTagging'],
+    kms: ['write'],
+    why: 'the encrypted copy is initiated with the SSE headers and, for a tagged object, x-oss-tagging',
+  },
+  UploadPartCopy: {
+    level: 'object',
+    actions: ['oss:GetObject', 'oss:PutObject'],
+    versioned: ['oss:GetObjectVersion'],
+    kms: ['copy-source'],
+  },
+  CompleteMultipartUpload: { level: 'object', actions: ['oss:PutObject'] },
+  AbortMultipartUpload: { level: 'object', actions: ['oss:AbortMultipartUpload'] },
+  DeleteObject: { level: 'object', actions: ['oss:DeleteObject'], versioned: ['oss:DeleteObjectVersion'] },
+  PutObject: { level: 'object', actions: ['oss:PutObject'], kms: ['write'], why: 'job state and reports, written encrypted' },
+  GetObject: { level: 'object', actions: ['oss:GetObject'], kms: ['read'], why: 'job state (and inventory reports) written by oss-sse' },
+  ListObjectsV2: { level: 'bucket', actions: ['oss:ListObjects'] },
+  ListBuckets: { level: 'service', actions: ['oss:ListBuckets'] },
+  GetBucketEncryption: { level: 'bucket', actions: ['oss:GetBucketEncryption'] },
+  PutBucketEncryption: { level: 'bucket', actions: ['oss:PutBucketEncryption'] },
+  DeleteBucketEncryption: { level: 'bucket', actions: ['oss:DeleteBucketEncryption'] },
+  GetBucketVersioning: { level: 'bucket', actions: ['oss:GetBucketVersioning'] },
+};
+
+/** KmsPort method → KMS API and its action. Called only when the policy names a key (shared/fc.ts resolveKmsKey). */
+export const KMS_PORT_RAM: Readonly<Record<string, { op: string; actions: readonly string[] }>> = {
+  describeKey: { op: 'DescribeKey', actions: ['kms:DescribeKey'] },
+};
+
+/** What SSE-KMS needs from KMS for requests that write data under a key (the OSS API pages' Permissions tables). */
+export const KMS_SSE_WRITE_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as const;
+export const KMS_SSE_READ_ACTIONS = ['kms:Decrypt'] as const;
+
+/**
+ * FcInvoker method → FC 3.0 API and its action. The deployed code invokes only its own function
+ * (the backfill continuing itself and fanning out shards: `context.function.name`).
+ */
+export const FC_PORT_RAM: Readonly<Record<string, { op: string; actions: readonly string[] }>> = {
+  invoke: { op: 'InvokeFunction', actions: ['fc:InvokeFunction'] },
+};
