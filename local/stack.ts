@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { bucketTriggerMatches, objectTriggerMatches } from '../shared/triggers';
 import { startFcServer, type FcServer } from './fc/server';
 import { startKmsServer, type KmsServer } from './kms/server';
+import { validateFaultOptions, type FaultOptions } from './oss/faults';
 import { startOssServer, type OssServer } from './oss/server';
 import { createRuntime, type FunctionRuntime } from './runtime';
 
@@ -30,6 +31,8 @@ export interface LocalStackOptions {
   functionTimeoutSeconds?: number;
   /** Retries of failed async invocations (FC's defaults unless given; tests shorten the waits). */
   asyncRetry?: { maxAttempts: number; baseDelayMs: number };
+  /** Injected latency, faults and QPS limit of the OSS server (`oss-sse local --latency-ms/--fault-rate/--qps-limit`). */
+  ossFaults?: FaultOptions;
   log?: (line: string) => void;
 }
 
@@ -64,6 +67,8 @@ const localName = (deployed: string): string => deployed.replace(/^oss-sse-/, ''
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const credentials = { [options.accessKeyId]: options.accessKeySecret };
+  // Bad fault options fail before any server listens (none is left running).
+  if (options.ossFaults) validateFaultOptions(options.ossFaults);
   const kms = await startKmsServer({ port: options.kmsPort ?? 0, region: options.region, credentials, log: options.log });
   const oss = await startOssServer({
     port: options.ossPort ?? 0,
@@ -72,6 +77,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     storage: options.dataDir === undefined ? { kind: 'memory' } : { kind: 'disk', dir: options.dataDir },
     log: options.log,
     kms: kms.keys,
+    ...(options.ossFaults ? { faults: options.ossFaults } : {}),
   });
   const triggers: Triggers = { object: true, bucket: true };
   let runtime: FunctionRuntime | undefined;

@@ -3,11 +3,44 @@ import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
 import { startLocalStack } from '../../local/stack';
 import { runDemo } from '../../local/demo';
+import { FAULT_KINDS, parseFaultKinds, validateFaultOptions, type FaultKind, type FaultOptions } from '../../local/oss/faults';
+import { CliError, EXIT } from '../environment';
 
 function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535 (0 = any free port)');
   return n;
+}
+
+function milliseconds(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a whole number of milliseconds ≥ 0');
+  return Number(value);
+}
+
+function rate(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new InvalidArgumentError('must be a rate between 0 and 1, e.g. 0.1');
+  return n;
+}
+
+function qpsLimit(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number of requests per second > 0');
+  return n;
+}
+
+function faultKinds(value: string): FaultKind[] {
+  try {
+    return parseFaultKinds(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function seed(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a whole number');
+  return Number(value);
 }
 
 export const DEFAULT_ACCESS_KEY_ID = 'oss-sse-local';
@@ -46,6 +79,55 @@ interface LocalOptions {
   enforce: boolean;
   demo?: boolean;
   quiet?: boolean;
+  latencyMs?: number;
+  jitterMs?: number;
+  faultRate?: number;
+  faultKinds?: FaultKind[];
+  faultQps503Rate?: number;
+  faultMeta503Rate?: number;
+  faultInternal500Rate?: number;
+  faultResetRate?: number;
+  faultSlowRate?: number;
+  qpsLimit?: number;
+  slowMs?: number;
+  faultSeed?: number;
+}
+
+/** The OSS server's fault options from the flags; undefined when none is given (no injector at all). */
+function faultOptions(opts: LocalOptions): FaultOptions | undefined {
+  const kinds: Partial<Record<FaultKind, number>> = {};
+  const perKind: Record<FaultKind, number | undefined> = {
+    qps503: opts.faultQps503Rate,
+    meta503: opts.faultMeta503Rate,
+    internal500: opts.faultInternal500Rate,
+    reset: opts.faultResetRate,
+    slow: opts.faultSlowRate,
+  };
+  for (const kind of FAULT_KINDS) {
+    const v = perKind[kind];
+    if (v !== undefined) kinds[kind] = v;
+  }
+  const o: FaultOptions = {
+    ...(opts.latencyMs !== undefined ? { latencyMs: opts.latencyMs } : {}),
+    ...(opts.jitterMs !== undefined ? { jitterMs: opts.jitterMs } : {}),
+    ...(opts.faultRate !== undefined ? { faultRate: opts.faultRate } : {}),
+    ...(opts.faultKinds !== undefined ? { faultKinds: opts.faultKinds } : {}),
+    ...(Object.keys(kinds).length > 0 ? { kinds } : {}),
+    ...(opts.qpsLimit !== undefined ? { qpsLimit: opts.qpsLimit } : {}),
+    ...(opts.slowMs !== undefined ? { slowMs: opts.slowMs } : {}),
+    ...(opts.faultSeed !== undefined ? { seed: opts.faultSeed } : {}),
+  };
+  if (Object.keys(o).length === 0) return undefined;
+  if (opts.faultKinds !== undefined && opts.faultRate === undefined) {
+    throw new CliError('--fault-kinds only says what --fault-rate is spread over: give --fault-rate too', EXIT.usage);
+  }
+  try {
+    validateFaultOptions(o);
+  } catch (e) {
+    // Flags that are each valid but do not fit together (rates adding up past 1).
+    throw new CliError(`invalid fault flags: ${(e as Error).message}`, EXIT.usage);
+  }
+  return o;
 }
 
 export function localCommand(): Command {
@@ -64,9 +146,25 @@ export function localCommand(): Command {
     .option('--no-enforce', "do not run the functions on the stack's events")
     .option('--demo', 'after start-up, show each function at work (on stderr), then keep serving')
     .option('--quiet', 'do not log requests to stderr')
+    .option('--latency-ms <ms>', 'add this latency to every OSS request', milliseconds)
+    .option('--jitter-ms <ms>', 'plus a random extra latency below this (default a fifth of --latency-ms)', milliseconds)
+    .option('--fault-rate <rate>', `share of OSS requests that fail, spread over --fault-kinds`, rate)
+    .option(
+      '--fault-kinds <kinds>',
+      `comma-separated kinds --fault-rate is spread over: ${FAULT_KINDS.join(',')} (default all)`,
+      faultKinds,
+    )
+    .option('--fault-qps503-rate <rate>', 'share of object requests answered 503 TotalQpsLimitExceeded', rate)
+    .option('--fault-meta503-rate <rate>', 'share of bucket requests answered 503 MetaOperationQpsLimitExceeded', rate)
+    .option('--fault-internal500-rate <rate>', 'share of requests answered 500 InternalError', rate)
+    .option('--fault-reset-rate <rate>', 'share of requests whose connection is reset instead of answered', rate)
+    .option('--fault-slow-rate <rate>', 'share of requests answered only after --slow-ms', rate)
+    .option('--slow-ms <ms>', "how late a slow answer comes (default 61000: past the SDKs' 60 s timeout)", milliseconds)
+    .option('--qps-limit <n>', 'answer 503 to OSS requests beyond this many per second', qpsLimit)
+    .option('--fault-seed <n>', 'seed of the fault draws, to repeat a run', seed)
     .addHelpText(
       'after',
-      `\nThe functions read their policy from these environment variables: ${POLICY_VARIABLES.join(', ')}.\n\nExamples:\n  oss-sse local --memory --demo\n  SSE_ALGORITHM=KMS KMS_KEY_ID=alias/oss-sse-default oss-sse local --data-dir ./data --oss-port 9000`,
+      `\nThe functions read their policy from these environment variables: ${POLICY_VARIABLES.join(', ')}.\n\nFaults: a faulted write fails either before it is handled (nothing stored) or after (stored whole, only the answer lost); the client cannot tell which.\n\nExamples:\n  oss-sse local --memory --demo\n  SSE_ALGORITHM=KMS KMS_KEY_ID=alias/oss-sse-default oss-sse local --data-dir ./data --oss-port 9000`,
     )
     .action(async (opts: LocalOptions) => {
       const functionEnv: Record<string, string> = {};
@@ -74,6 +172,7 @@ export function localCommand(): Command {
         const v = process.env[name];
         if (v !== undefined) functionEnv[name] = v;
       }
+      const ossFaults = faultOptions(opts);
       const stack = await startLocalStack({
         ossPort: opts.ossPort,
         kmsPort: opts.kmsPort,
@@ -84,9 +183,13 @@ export function localCommand(): Command {
         dataDir: opts.memory ? undefined : resolve(opts.dataDir),
         enforce: opts.enforce,
         functionEnv,
+        ...(ossFaults ? { ossFaults } : {}),
         log: opts.quiet || opts.demo ? undefined : (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${stack.readyLine()}\n`);
+      if (stack.oss.faults && !opts.quiet) {
+        process.stderr.write(`oss-sse local: injecting OSS latency/faults ${JSON.stringify(ossFaults)} (seed ${stack.oss.faults.seed})\n`);
+      }
       let stopping = false;
       const stop = (): void => {
         if (stopping) return;

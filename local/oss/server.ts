@@ -12,6 +12,7 @@ import type { KmsKeyLookup, ObjectContext, RequestContext, ServerSettings } from
 import { NotModified } from './copy-source';
 import { errorXml, Errors, OssError } from './errors';
 import { OssEvents } from './events';
+import { FaultInjector, type FaultOptions } from './faults';
 import * as listApi from './list';
 import * as multipartApi from './multipart';
 import * as objectApi from './object';
@@ -35,6 +36,8 @@ export interface OssServerOptions {
    * handled: lets tests assert exactly which headers a client sent.
    */
   onRequest?: (req: OssRequest, requestId: string) => void;
+  /** Injected latency, faults and a QPS limit (see faults.ts); none when absent. */
+  faults?: FaultOptions;
 }
 
 export interface OssServer {
@@ -43,6 +46,8 @@ export interface OssServer {
   region: string;
   events: OssEvents;
   store: Store;
+  /** The fault injector, when `faults` was given: its stats and journal show what was injected. */
+  faults?: FaultInjector;
   close(): Promise<void>;
 }
 
@@ -182,6 +187,8 @@ function route(o: OssRequest & { bucket: string }): Handler | undefined {
 export async function startOssServer(options: OssServerOptions): Promise<OssServer> {
   const region = options.region ?? 'cn-hangzhou';
   const accountId = options.accountId ?? '1234567890123456';
+  // Before the store opens: bad fault options fail without touching the data directory.
+  const faults = options.faults ? new FaultInjector(options.faults) : undefined;
   const store = await Store.open(options.storage);
   const events = new OssEvents(region, accountId);
   const settings: ServerSettings = {
@@ -209,6 +216,8 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     res.setHeader('date', new Date().toUTCString());
     const method = req.method ?? 'GET';
     let status = 500;
+    // Set when an injected fault replaces or withholds the handler's answer (faults.ts).
+    let finishFault: (() => Promise<number>) | undefined;
     try {
       let oss: OssRequest;
       try {
@@ -220,6 +229,19 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       const auth = verifyOssRequest(signingView(oss), { lookupSecret, region });
       if (!auth.ok) throw new OssError(auth.status, auth.code, auth.message);
       options.onRequest?.(oss, requestId);
+      if (faults) {
+        const admission = await faults.admit(
+          req,
+          res,
+          { method, bucket: oss.bucket, key: oss.key, query: oss.query, accessKeyId: auth.accessKeyId, requestId },
+          (err) => sendError(req, res, err, requestId, hostId),
+        );
+        if (!admission.handle) {
+          status = admission.status;
+          return;
+        }
+        finishFault = admission.finish;
+      }
       for (const k of Object.keys(oss.query)) {
         if (OTHER_OSS_SUBRESOURCES.has(k) && !KNOWN_SUBRESOURCES.has(k)) throw Errors.notImplemented(`The ?${k} sub-resource`);
       }
@@ -258,6 +280,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       status = err.status;
       sendError(req, res, err, requestId, hostId);
     } finally {
+      if (finishFault) status = await finishFault();
       if (options.log) {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         options.log(`${method} ${req.headers.host ?? ''}${(req.url ?? '').split('?')[0]} ${status} ${ms.toFixed(1)}ms ${requestId}`);
@@ -273,6 +296,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     region,
     events,
     store,
+    ...(faults ? { faults } : {}),
     close: listening.close,
   };
 }
