@@ -19,6 +19,7 @@ import {
   type SkipReason,
 } from './policy';
 import { CONTENT_HEADER_NAMES, OssRequestError, type CompletedPart, type ObjectHead, type OssPort } from './oss/port';
+import { normalizeEtag } from './events/oss-trigger';
 import { isTransientOssError } from './retry';
 import type { Logger } from './log';
 
@@ -57,6 +58,11 @@ export interface ReencryptOptions {
 
 /** How many times an object that keeps changing under us is decided again. */
 const MAX_ATTEMPTS_ON_CHANGE = 3;
+
+/** The object was overwritten by someone else right after our copy: decide again on the newer one. */
+class ObjectChangedError extends Error {
+  override readonly name = 'ObjectChangedError';
+}
 
 class VerificationError extends Error {
   override readonly name = 'VerificationError';
@@ -119,7 +125,7 @@ export async function reencryptObject(
       if (opts.dryRun) return outcome({ action: 'would-reencrypt', reason: decision.reason, versionId, bytes: current.size });
       try {
         const written = await copyInPlace(oss, policy, current, opts.resolvedKeyId, requestIds);
-        const after = await verify(oss, policy, current, written.versionId, opts.resolvedKeyId, requestIds, log);
+        const after = await verify(oss, policy, current, written, opts.resolvedKeyId, requestIds, log);
         let plaintextVersion: ObjectOutcome['plaintextVersion'];
         if (current.versionId !== undefined && current.versionId !== after.versionId) {
           // The copy made a new current version; the plaintext one is still there.
@@ -135,14 +141,15 @@ export async function reencryptObject(
           reason: decision.reason,
           versionId,
           bytes: current.size,
-          writtenEtag: after.etag,
+          ...(written.etag ? { writtenEtag: written.etag } : {}),
           ...(after.versionId !== undefined ? { newVersionId: after.versionId } : {}),
           ...(plaintextVersion ? { plaintextVersion } : {}),
         });
       } catch (err) {
-        // 412: the object changed between our HEAD and the copy. Never overwrite newer data:
-        // look again and decide on what is there now.
-        if (err instanceof OssRequestError && err.status === 412 && attempt < MAX_ATTEMPTS_ON_CHANGE) {
+        // 412, or a HEAD after our copy showing someone else's newer write: the object changed
+        // under us. Never overwrite newer data: look again and decide on what is there now.
+        const changed = (err instanceof OssRequestError && err.status === 412) || err instanceof ObjectChangedError;
+        if (changed && attempt < MAX_ATTEMPTS_ON_CHANGE) {
           head = await headAndRecord(oss, target.bucket, key, requestIds);
           continue;
         }
@@ -222,7 +229,7 @@ async function copyInPlace(
   head: ObjectHead,
   resolvedKeyId: string | undefined,
   requestIds: string[],
-): Promise<{ versionId?: string }> {
+): Promise<Written> {
   const headers = await preservedHeaders(oss, policy, head, resolvedKeyId);
   const source = {
     sourceBucket: head.bucket,
@@ -243,9 +250,15 @@ async function copyInPlace(
       },
     });
     if (res.requestId) requestIds.push(res.requestId);
-    return res.versionId !== undefined ? { versionId: res.versionId } : {};
+    return { etag: res.etag, ...(res.versionId !== undefined ? { versionId: res.versionId } : {}) };
   }
   return multipartCopy(oss, policy, head, headers, source, requestIds);
+}
+
+/** What our copy wrote: its ETag and version, when the answer said (a lost Complete answer does not). */
+interface Written {
+  etag?: string;
+  versionId?: string;
 }
 
 /**
@@ -260,7 +273,7 @@ async function multipartCopy(
   headers: Record<string, string>,
   source: { sourceBucket: string; sourceKey: string; sourceVersionId?: string },
   requestIds: string[],
-): Promise<{ versionId?: string }> {
+): Promise<Written> {
   const initiateHeaders = { ...headers };
   if (head.taggingCount > 0) {
     const tags = await oss.getObjectTagging(head.bucket, head.key, head.versionId);
@@ -287,9 +300,25 @@ async function multipartCopy(
       }
     };
     await Promise.all(Array.from({ length: Math.min(policy.partConcurrency, ranges.length) }, worker));
-    const done = await oss.completeMultipartUpload(head.bucket, head.key, uploadId, parts);
+    // CompleteMultipartUpload cannot be made conditional: a write landing after the last part
+    // copy would be replaced by our (older) bytes. Look once more right before completing, so
+    // that window is as small as OSS allows (versioned buckets keep the newer version anyway).
+    const latest = await oss.headObject(head.bucket, head.key);
+    if (latest?.requestId) requestIds.push(latest.requestId);
+    if (!latest || latest.etag !== head.etag || (head.versionId !== undefined && latest.versionId !== head.versionId)) {
+      throw new OssRequestError(412, 'PreconditionFailed', 'the object changed during the multipart copy');
+    }
+    let done;
+    try {
+      done = await oss.completeMultipartUpload(head.bucket, head.key, uploadId, parts);
+    } catch (err) {
+      // A retried Complete whose first answer was lost finds the upload already completed:
+      // the copy is in place; verification will tell.
+      if (err instanceof OssRequestError && err.code === 'NoSuchUpload') return {};
+      throw err;
+    }
     if (done.requestId) requestIds.push(done.requestId);
-    return done.versionId !== undefined ? { versionId: done.versionId } : {};
+    return { etag: done.etag, ...(done.versionId !== undefined ? { versionId: done.versionId } : {}) };
   } catch (err) {
     await oss.abortMultipartUpload(head.bucket, head.key, uploadId).catch(() => undefined);
     throw err;
@@ -312,13 +341,17 @@ async function verify(
   oss: OssPort,
   policy: Policy,
   before: ObjectHead,
-  newVersionId: string | undefined,
+  written: Written,
   resolvedKeyId: string | undefined,
   requestIds: string[],
   log: Logger,
 ): Promise<ObjectHead> {
-  const after = await oss.headObject(before.bucket, before.key, newVersionId);
+  const after = await oss.headObject(before.bucket, before.key, written.versionId);
   if (after?.requestId) requestIds.push(after.requestId);
+  // Someone else's write already replaced our copy (unversioned bucket): not a failed copy.
+  if (after && written.etag !== undefined && written.versionId === undefined && normalizeEtag(after.etag) !== normalizeEtag(written.etag)) {
+    throw new ObjectChangedError(`${before.key} was overwritten right after the re-encrypted copy`);
+  }
   const exact: Policy = { ...policy, compliance: 'exact' };
   const problems: string[] = [];
   if (!after) problems.push('the object is gone after the copy');
@@ -337,7 +370,7 @@ async function verify(
       expected: { sse: sseRequestHeaders(policy.target, resolvedKeyId), size: before.size, crc64: before.crc64 },
       actual: after ? { sse: after.sse, size: after.size, crc64: after.crc64, etag: after.etag } : null,
     });
-    throw new VerificationError(`re-encrypted copy of ${before.key} did not verify: ${problems.join('; ')}`, after?.etag);
+    throw new VerificationError(`re-encrypted copy of ${before.key} did not verify: ${problems.join('; ')}`, written.etag ?? after?.etag);
   }
   return after as ObjectHead;
 }

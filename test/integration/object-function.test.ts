@@ -305,6 +305,7 @@ describe('every accepted event shape', () => {
       `UploadPartCopy ${k}`,
       `UploadPartCopy ${k}`,
       `UploadPartCopy ${k}`,
+      `HeadObject ${k}`,
       `CompleteMultipartUpload ${k}`,
       `HeadObject ${k}`,
     ]);
