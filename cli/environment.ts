@@ -3,6 +3,7 @@
  * environment variables, the region, endpoints, the policy, and the exit codes.
  */
 import { Command, Option } from 'commander';
+import { checkSseKey, createKmsPort } from '../shared/kms';
 import { createLogger, type Logger } from '../shared/log';
 import { OssHttpClient } from '../shared/oss/http-client';
 import { policyFromConfig, type Policy } from '../shared/policy';
@@ -106,6 +107,24 @@ export function policyFrom(
 
 /** Outside Function Compute the CLI reaches KMS on the region's public endpoint, not the VPC one. */
 export const publicKmsEndpoint = (region: string): string => `https://kms.${region}.aliyuncs.com`;
+
+/**
+ * The policy's KMS key id as OSS will report it (an alias or ARN resolved with DescribeKey),
+ * after checking the key can be used; undefined when the policy names no key. A key that
+ * cannot be used stops the command before anything changes.
+ */
+export async function resolvePolicyKey(ctx: CloudContext, policy: Policy, kmsEndpoint: string | undefined): Promise<string | undefined> {
+  const keyRef = policy.target.algorithm === 'KMS' ? policy.target.keyId : undefined;
+  if (keyRef === undefined) return undefined;
+  const kms = createKmsPort({
+    region: ctx.region,
+    endpoint: kmsEndpoint ?? publicKmsEndpoint(ctx.region),
+    credentials: () => ctx.credentials,
+  });
+  const check = await checkSseKey(kms, keyRef, policy.target.dataEncryption ? { dataEncryption: policy.target.dataEncryption } : {});
+  if (!check.ok) throw new CliError(`KMS key ${keyRef} cannot be used: ${check.message}. Nothing was changed: no bucket rule, no object.`);
+  return check.keyId;
+}
 
 export interface CloudContext {
   credentials: Credentials;

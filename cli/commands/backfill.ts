@@ -26,11 +26,10 @@ import {
   type InventorySource,
 } from '../../shared/backfill/inventory';
 import { rateLimited, TokenBucket } from '../../shared/backfill/rate-limit';
-import { checkSseKey, createKmsPort } from '../../shared/kms';
 import type { OssPort } from '../../shared/oss/port';
 import { OssRequestError } from '../../shared/oss/port';
 import { isValidBucketName } from '../../shared/validation/names';
-import { CliError, cloudContext, publicKmsEndpoint, EXIT, policyFrom, withCloudOptions, type CloudOptions } from '../environment';
+import { CliError, cloudContext, EXIT, policyFrom, resolvePolicyKey, withCloudOptions, type CloudOptions } from '../environment';
 
 interface BackfillFlags extends CloudOptions {
   prefix?: string;
@@ -169,22 +168,8 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
       throw new CliError(`cannot list ${bucket}: ${e.code} (${e.message})${e.requestId ? ` [request ${e.requestId}]` : ''}`);
     throw e;
   }
-  let resolvedKeyId: string | undefined;
   // Dry runs resolve the key too: under COMPLIANCE=exact an alias must be compared as the key id OSS reports.
-  if (policy.target.algorithm === 'KMS' && policy.target.keyId) {
-    const kms = createKmsPort({
-      region: ctx.region,
-      endpoint: config.KMS_ENDPOINT ?? publicKmsEndpoint(ctx.region),
-      credentials: () => ctx.credentials,
-    });
-    const check = await checkSseKey(
-      kms,
-      policy.target.keyId,
-      policy.target.dataEncryption ? { dataEncryption: policy.target.dataEncryption } : {},
-    );
-    if (!check.ok) throw new CliError(`KMS key ${policy.target.keyId} cannot be used: ${check.message}. Nothing was changed.`);
-    resolvedKeyId = check.keyId;
-  }
+  const resolvedKeyId = await resolvePolicyKey(ctx, policy, config.KMS_ENDPOINT);
   const resumeFrom = flags.checkpoint ? readCheckpoint(flags.checkpoint, bucket, prefix, inventoryRef) : undefined;
   if (resumeFrom?.done) {
     process.stderr.write(`checkpoint ${flags.checkpoint} says this backfill is complete; remove it to run again\n`);

@@ -1,9 +1,8 @@
 /** `oss-sse bucket get|put|delete <bucket>`: a bucket's default encryption rule. */
 import { Command } from 'commander';
-import { checkSseKey, createKmsPort } from '../../shared/kms';
 import type { SseSpec } from '../../shared/oss/port';
 import { isValidBucketName } from '../../shared/validation/names';
-import { CliError, cloudContext, publicKmsEndpoint, EXIT, policyFrom, withCloudOptions, type CloudOptions } from '../environment';
+import { CliError, cloudContext, EXIT, policyFrom, resolvePolicyKey, withCloudOptions, type CloudOptions } from '../environment';
 
 function bucketArg(name: string): string {
   if (!isValidBucketName(name)) {
@@ -44,20 +43,8 @@ export function bucketCommand(): Command {
         const { policy, config } = policyFrom(opts);
         const ctx = cloudContext(opts);
         const rule: SseSpec = { algorithm: policy.target.algorithm };
-        if (rule.algorithm === 'KMS' && policy.target.keyId) {
-          const kms = createKmsPort({
-            region: ctx.region,
-            endpoint: config.KMS_ENDPOINT ?? publicKmsEndpoint(ctx.region),
-            credentials: () => ctx.credentials,
-          });
-          const check = await checkSseKey(
-            kms,
-            policy.target.keyId,
-            policy.target.dataEncryption ? { dataEncryption: policy.target.dataEncryption } : {},
-          );
-          if (!check.ok) throw new CliError(`KMS key ${policy.target.keyId} cannot be used: ${check.message}. The bucket was not changed.`);
-          rule.keyId = check.keyId;
-        }
+        const keyId = await resolvePolicyKey(ctx, policy, config.KMS_ENDPOINT);
+        if (keyId) rule.keyId = keyId;
         if (policy.target.dataEncryption) rule.dataEncryption = policy.target.dataEncryption;
         await ctx.oss.putBucketEncryption(bucket, rule);
         const after = await ctx.oss.getBucketEncryption(bucket);

@@ -831,7 +831,7 @@ describe('bucket get|put|delete', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('alias/e2e-nope');
     expect(r.stderr).toMatch(/does not exist/);
-    expect(r.stderr).toMatch(/not changed/);
+    expect(r.stderr).toMatch(/Nothing was changed/);
     expect(ruleOf()).toEqual(before);
     expect(bucketWrites.slice(marks)).toEqual([]);
   });
