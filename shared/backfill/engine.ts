@@ -92,6 +92,55 @@ export interface EngineOptions {
   window?: number;
 }
 
+/** The counters of a report: what one invocation adds to a job's totals. */
+export type Totals = Pick<
+  BackfillReport,
+  | 'scanned'
+  | 'compliant'
+  | 'reencrypted'
+  | 'wouldReencrypt'
+  | 'skipped'
+  | 'failed'
+  | 'bytesReencrypted'
+  | 'requests'
+  | 'durationMs'
+  | 'plaintextVersionsKept'
+>;
+
+export const emptyTotals = (): Totals => ({
+  scanned: 0,
+  compliant: 0,
+  reencrypted: 0,
+  wouldReencrypt: 0,
+  skipped: {},
+  failed: {},
+  bytesReencrypted: 0,
+  requests: 0,
+  durationMs: 0,
+  plaintextVersionsKept: 0,
+});
+
+const addCounts = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+};
+
+export function addTotals(a: Totals, b: Totals): Totals {
+  return {
+    scanned: a.scanned + b.scanned,
+    compliant: a.compliant + b.compliant,
+    reencrypted: a.reencrypted + b.reencrypted,
+    wouldReencrypt: a.wouldReencrypt + b.wouldReencrypt,
+    skipped: addCounts(a.skipped, b.skipped),
+    failed: addCounts(a.failed, b.failed),
+    bytesReencrypted: a.bytesReencrypted + b.bytesReencrypted,
+    requests: a.requests + b.requests,
+    durationMs: a.durationMs + b.durationMs,
+    plaintextVersionsKept: a.plaintextVersionsKept + b.plaintextVersionsKept,
+  };
+}
+
 const MAX_FAILURES_IN_REPORT = 100;
 
 interface Slot {
@@ -107,17 +156,8 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
   const report: BackfillReport = {
     bucket: opts.bucket,
     dryRun: opts.dryRun ?? false,
-    scanned: 0,
-    compliant: 0,
-    reencrypted: 0,
-    wouldReencrypt: 0,
-    skipped: {},
-    failed: {},
-    bytesReencrypted: 0,
-    requests: 0,
-    durationMs: 0,
+    ...emptyTotals(),
     failures: [],
-    plaintextVersionsKept: 0,
     checkpoint: { bucket: opts.bucket, done: false, ...(opts.startCursor !== undefined ? { cursor: opts.startCursor } : {}) },
   };
 

@@ -15,14 +15,16 @@ import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
 import {
+  addTotals,
+  emptyTotals,
   inventoryItems,
   listingItems,
   ossInventorySource,
   runBackfill,
-  type BackfillReport,
   type Checkpoint,
   type FailureRecord,
   type InventoryItems,
+  type Totals,
   type WorkItem,
 } from './engine';
 import { InventoryError, loadInventoryManifest, type InventoryManifest } from './inventory';
@@ -64,54 +66,6 @@ export interface ShardState {
   /** Why the chain stopped without finishing (an inventory report that cannot be read); it is not continued. */
   error?: string;
   updatedAt: string;
-}
-
-export type Totals = Pick<
-  BackfillReport,
-  | 'scanned'
-  | 'compliant'
-  | 'reencrypted'
-  | 'wouldReencrypt'
-  | 'skipped'
-  | 'failed'
-  | 'bytesReencrypted'
-  | 'requests'
-  | 'durationMs'
-  | 'plaintextVersionsKept'
->;
-
-export const emptyTotals = (): Totals => ({
-  scanned: 0,
-  compliant: 0,
-  reencrypted: 0,
-  wouldReencrypt: 0,
-  skipped: {},
-  failed: {},
-  bytesReencrypted: 0,
-  requests: 0,
-  durationMs: 0,
-  plaintextVersionsKept: 0,
-});
-
-const addCounts = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-  return out;
-};
-
-export function addTotals(a: Totals, b: Totals): Totals {
-  return {
-    scanned: a.scanned + b.scanned,
-    compliant: a.compliant + b.compliant,
-    reencrypted: a.reencrypted + b.reencrypted,
-    wouldReencrypt: a.wouldReencrypt + b.wouldReencrypt,
-    skipped: addCounts(a.skipped, b.skipped),
-    failed: addCounts(a.failed, b.failed),
-    bytesReencrypted: a.bytesReencrypted + b.bytesReencrypted,
-    requests: a.requests + b.requests,
-    durationMs: a.durationMs + b.durationMs,
-    plaintextVersionsKept: a.plaintextVersionsKept + b.plaintextVersionsKept,
-  };
 }
 
 export interface StateLocation {
