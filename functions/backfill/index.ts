@@ -1,8 +1,7 @@
 /** Backfill function: invoked by hand (or by itself to continue) → re-encrypt a bucket's existing objects, sharded and resumable. */
 import { InventoryError } from '../../shared/backfill/inventory';
 import { handleBackfill } from '../../shared/backfill/job';
-import { BackfillPayloadSchema, type BackfillPayload } from '../../shared/backfill/payload';
-import { decodeEvent, EventValidationError, formatZodIssues } from '../../shared/events';
+import { parseBackfillPayload, type BackfillPayload } from '../../shared/backfill/payload';
 import { functionSetup, type FcContext, type InvocationDeps } from '../../shared/fc';
 import { createFcInvoker } from '../../shared/fc-invoke';
 
@@ -14,21 +13,12 @@ const state = { bucket: stateBucket, prefix: setup.config.STATE_PREFIX };
 
 export async function handler(event: Buffer, context: FcContext) {
   const deps = setup.deps(context);
-  let input: unknown;
-  try {
-    input = decodeEvent(event);
-  } catch (err) {
-    if (!(err instanceof EventValidationError)) throw err;
-    return { error: 'InvalidPayload', message: err.message };
+  const parsed = parseBackfillPayload(event);
+  if ('error' in parsed) {
+    deps.log.error('invalid payload', { error: parsed.error });
+    return { error: 'InvalidPayload', message: parsed.error };
   }
-  const parsed = BackfillPayloadSchema.safeParse(input);
-  if (!parsed.success) {
-    // A bad payload will not get better on a retry: report it instead of throwing.
-    const message = `invalid backfill payload: ${formatZodIssues(parsed.error.issues).join('; ')}`;
-    deps.log.error('invalid payload', { error: message });
-    return { error: 'InvalidPayload', message };
-  }
-  const payload = { ...parsed.data, concurrency: parsed.data.concurrency ?? setup.config.BACKFILL_CONCURRENCY };
+  const payload = { ...parsed.payload, concurrency: parsed.payload.concurrency ?? setup.config.BACKFILL_CONCURRENCY };
   let resolvedKeyId: string | undefined;
   try {
     resolvedKeyId = await deps.resolveKmsKey();

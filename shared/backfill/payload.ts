@@ -1,13 +1,19 @@
 /** The backfill function's payload (zod), as a person sends it and as the function continues itself. */
 import { z } from 'zod';
-import { BucketNameSchema } from '../validation/names';
+import { decodeEvent, EventValidationError, formatZodIssues } from '../events';
+import { BucketNameSchema, ObjectKeySchema, objectKeyProblem } from '../validation/names';
 
-const KeySchema = z.string().min(1).max(1023);
+// Key positions and prefixes are sent to OSS: each must be (the start of) a key OSS could hold.
+const KeySchema = ObjectKeySchema;
+const PrefixSchema = z.string().superRefine((prefix, ctx) => {
+  const problem = prefix === '' ? undefined : objectKeyProblem(prefix);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `invalid key prefix: ${problem}` });
+});
 
 export const BackfillPayloadSchema = z
   .strictObject({
     bucket: BucketNameSchema,
-    prefix: z.string().max(1023).optional(),
+    prefix: PrefixSchema.optional(),
     startAfter: KeySchema.optional(),
     endBefore: KeySchema.optional(),
     dryRun: z.boolean().optional(),
@@ -29,7 +35,9 @@ export const BackfillPayloadSchema = z
     /** Set by the function itself: the job, the shard and the continuation generation. */
     jobId: z
       .string()
-      .regex(/^[a-z0-9-]{8,64}$/)
+      .regex(/^[a-z0-9-]{8,64}$/, {
+        error: 'must be 8-64 characters of a-z, 0-9 and -, as the backfill sets it (omit jobId and shard to start a job)',
+      })
       .optional(),
     shard: z.int().min(0).max(255).optional(),
     generation: z.int().min(0).optional(),
@@ -46,3 +54,21 @@ export const BackfillPayloadSchema = z
   });
 
 export type BackfillPayload = z.infer<typeof BackfillPayloadSchema>;
+
+/**
+ * An invocation's payload (JSON bytes, text or a value), decoded and validated. Never throws:
+ * a bad payload will not get better on a retry, so the caller reports `error`, which names
+ * every field that is wrong.
+ */
+export function parseBackfillPayload(event: unknown): { payload: BackfillPayload } | { error: string } {
+  let input: unknown;
+  try {
+    input = decodeEvent(event);
+  } catch (err) {
+    if (!(err instanceof EventValidationError)) throw err;
+    return { error: err.message };
+  }
+  const parsed = BackfillPayloadSchema.safeParse(input);
+  if (parsed.success) return { payload: parsed.data };
+  return { error: `invalid backfill payload: ${formatZodIssues(parsed.error.issues, [], 'payload').join('; ')}` };
+}

@@ -51,8 +51,8 @@ function formatSegment(seg: PropertyKey, first: boolean): string {
 }
 
 /** `['events', 0, 'oss', 'object', 'key']` → `events[0].oss.object.key`; `[]` → `event`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return 'event';
+export function formatPath(path: readonly PropertyKey[], root = 'event'): string {
+  if (path.length === 0) return root;
   // Deeply nested junk would otherwise make one line per level: keep both ends.
   const indexed = path.map((seg, i) => ({ seg, i }));
   const kept = path.length <= MAX_PATH_SEGMENTS ? indexed : [...indexed.slice(0, 6), ...indexed.slice(-4)];
@@ -160,7 +160,7 @@ function problemText(issue: z.core.$ZodIssue, echo: boolean): string {
  * validated one at a time, so their issues need `events[i]` put back). Never throws:
  * whatever the issue holds is only ever described, never serialised whole.
  */
-export function formatZodIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = [], root = 'event'): string[] {
   const out: string[] = [];
   for (const issue of issues.slice(0, MAX_ISSUES)) {
     let line: string;
@@ -168,10 +168,10 @@ export function formatZodIssues(issues: readonly z.core.$ZodIssue[], prefix: rea
       const path = [...prefix, ...issue.path];
       const last = path[path.length - 1];
       const echo = last === undefined || !isCredentialKey(last);
-      line = `${formatPath(path)}: ${problemText(issue, echo)}`;
+      line = `${formatPath(path, root)}: ${problemText(issue, echo)}`;
     } catch {
       // Defensive only: an issue we cannot describe must not hide the others.
-      line = `${formatPath(prefix)}: invalid value`;
+      line = `${formatPath(prefix, root)}: invalid value`;
     }
     out.push(truncate(line, MAX_MESSAGE_CHARS));
   }

@@ -20,6 +20,7 @@ import {
   type ObjectEventRecord,
 } from '../../shared/events';
 import { isValidBucketName, objectKeyProblem } from '../../shared/validation';
+import { anyValue, deep, hugeNumbers, longStrings, mutate, pathsOf, replacement } from '../helpers/fuzz';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'events');
 const raw = (name: string) => readFileSync(join(FIXTURES, name));
@@ -618,59 +619,6 @@ function returnsOrRefuses<T>(fn: () => T, check: (v: T) => void): void {
   }
   check(value);
 }
-
-/** Every JSON path in a value, so a mutation can target any field of a fixture. */
-function pathsOf(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
-  const out = [prefix];
-  if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...prefix, Array.isArray(value) ? Number(k) : k]));
-  }
-  return out;
-}
-
-function mutate(value: unknown, path: (string | number)[], replacement: unknown, remove: boolean): unknown {
-  const copy = structuredClone(value);
-  if (path.length === 0) return replacement;
-  let cur = copy as Record<string | number, unknown>;
-  for (const seg of path.slice(0, -1)) cur = cur[seg] as Record<string | number, unknown>;
-  const last = path[path.length - 1]!;
-  if (remove) delete cur[last];
-  else cur[last] = replacement;
-  return copy;
-}
-
-// Broad on purpose: the parsers take `unknown` and must hold for any value FC or a person could hand them.
-const anyValue = fc.anything({
-  maxDepth: 6,
-  withBigInt: true,
-  withBoxedValues: true,
-  withDate: true,
-  withMap: true,
-  withSet: true,
-  withNullPrototype: true,
-  withObjectString: true,
-  withSparseArray: true,
-  withTypedArray: true,
-  withUnicodeString: true,
-});
-const hugeNumbers = fc.oneof(
-  fc.double(),
-  fc.constantFrom(Number.MAX_VALUE, -Number.MAX_VALUE, 2 ** 53, 2 ** 64, 1e308, Number.MIN_VALUE, -0),
-  fc.bigInt(),
-);
-const longStrings = fc.oneof(
-  fc.string({ minLength: 1000, maxLength: 20_000 }),
-  fc.constantFrom('%'.repeat(5000), '😀'.repeat(600), 'a/'.repeat(600)),
-);
-const replacement = fc.oneof(anyValue, fc.jsonValue({ maxDepth: 4 }), hugeNumbers, longStrings);
-
-/** Nesting far deeper than fast-check's depth limits, as arrays and as objects. */
-function deeplyNested(depth: number, asObject: boolean, leaf: unknown): unknown {
-  let v = leaf;
-  for (let i = 0; i < depth; i++) v = asObject ? { events: v, oss: v } : [v];
-  return v;
-}
-const deep = fc.tuple(fc.integer({ min: 100, max: 5000 }), fc.boolean(), anyValue).map(([d, o, leaf]) => deeplyNested(d, o, leaf));
 
 const objectFixtureNames = objectFixtures.map(([n]) => n);
 
