@@ -5,8 +5,26 @@
 // options and the entry list so other tools (deploy/reachable-ops.ts) bundle exactly the same way.
 import { build } from 'esbuild';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * SDKs the code loads on first use only (`import()`): in a function's code directory each
+ * ships as its own file in `sdk/` beside index.js, so a cold start does not even parse it (the
+ * object function needs KMS only under SSE-KMS; the backfill needs FC only to continue
+ * itself). The CLI stays one file.
+ */
+export const LAZY_SDKS = { '@alicloud/kms20160120': 'kms20160120.js', '@alicloud/fc2': 'fc2.js' };
+
+const lazySdks = {
+  name: 'lazy-sdks',
+  setup(b) {
+    b.onResolve({ filter: /^@alicloud\/(kms20160120|fc2)$/ }, (args) =>
+      // A static import stays bundled: only import() can wait for a file that is not loaded yet.
+      args.kind === 'dynamic-import' ? { path: `./sdk/${LAZY_SDKS[args.path]}`, external: true } : undefined,
+    );
+  },
+};
 
 export const common = {
   bundle: true,
@@ -25,7 +43,7 @@ export function bundleEntries() {
   if (existsSync('functions')) {
     for (const name of readdirSync('functions').sort()) {
       if (existsSync(`functions/${name}/index.ts`)) {
-        entries.push({ in: `functions/${name}/index.ts`, out: `dist/functions/${name}/index.js` });
+        entries.push({ in: `functions/${name}/index.ts`, out: `dist/functions/${name}/index.js`, lazySdks: true });
       }
     }
   }
@@ -49,19 +67,34 @@ export function sizeReport(entries) {
   return lines.join('\n');
 }
 
+/** Builds each bundle, then the lazily loaded SDK files each one imports (see LAZY_SDKS). */
 async function main() {
   const entries = bundleEntries();
+  const sdkFiles = [];
   for (const e of entries) {
-    await build({
+    const result = await build({
       ...common,
       entryPoints: [e.in],
       outfile: e.out,
       banner: e.banner ? { js: e.banner } : undefined,
-      external: e.external ?? [],
+      plugins: e.lazySdks ? [lazySdks] : [],
+      metafile: true,
     });
+    const imported = new Set(Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)));
+    for (const [pkg, file] of Object.entries(LAZY_SDKS)) {
+      if (!imported.has(`./sdk/${file}`)) continue;
+      const out = join(dirname(e.out), 'sdk', file);
+      await build({
+        ...common,
+        plugins: [],
+        stdin: { contents: `module.exports = require(${JSON.stringify(pkg)});`, resolveDir: process.cwd() },
+        outfile: out,
+      });
+      sdkFiles.push({ out });
+    }
   }
   console.error(`built ${entries.map((e) => e.out).join(', ')}`);
-  console.error(sizeReport(entries));
+  console.error(sizeReport([...entries, ...sdkFiles]));
 }
 
 // Run as a script (symlinks resolved on both sides: node reports the main module by its real path).

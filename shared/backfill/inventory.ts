@@ -33,7 +33,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatZodIssues } from '../events/errors';
 import { normalizeEtag } from '../events/oss-trigger';
 import type { OssPort } from '../oss/port';

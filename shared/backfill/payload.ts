@@ -1,5 +1,5 @@
 /** The backfill function's payload (zod), as a person sends it and as the function continues itself. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { decodeEvent, EventValidationError, formatZodIssues } from '../events';
 import { BucketNameSchema, ObjectKeySchema, objectKeyProblem } from '../validation/names';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BucketNameSchema, isValidBucketName } from '../validation/names';
 import { decodeEvent } from './decode';
 import { EventValidationError, describeFields, describeValue, formatPath, formatZodIssues, truncate } from './errors';

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 /**
  * The one error every event parser throws. `issues` holds one `path: problem` line per

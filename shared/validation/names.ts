@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Bucket and object names as OSS accepts them. The plain functions are for the local OSS

@@ -10,7 +10,7 @@
 import OSS from 'ali-oss';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -452,7 +452,9 @@ describe('invalid events and configuration', () => {
         errorMessage: expect.stringContaining('SSE_ALGORITHM'),
       });
     }
-    expect(h.lines.filter((l) => l.includes('[runtime] cold start failed') && l.includes('SSE_ALGORITHM'))).toHaveLength(FUNCTION_NAMES.length);
+    expect(h.lines.filter((l) => l.includes('[runtime] cold start failed') && l.includes('SSE_ALGORITHM'))).toHaveLength(
+      FUNCTION_NAMES.length,
+    );
 
     // Nothing reached OSS but the user's own two requests.
     expect(h.lines.filter((l) => /^(GET|HEAD|PUT|POST|DELETE) des-bucket\./.test(l))).toHaveLength(2);
@@ -468,7 +470,7 @@ describe('invalid events and configuration', () => {
 describe('bundles without node_modules', () => {
   it.each(FUNCTION_NAMES)('%s loads from an empty directory with a valid env and refuses SSE_ALGORITHM=bad', (name) => {
     const dir = bareDir();
-    copyFileSync(join(functionsDir, name, 'index.js'), join(dir, 'index.js'));
+    cpSync(join(functionsDir, name), dir, { recursive: true }); // the function's code directory, as deployed
     const run = (sse: string) =>
       spawnSync(process.execPath, ['-e', "require('./index.js')"], {
         cwd: dir,
@@ -488,8 +490,7 @@ describe('bundles without node_modules', () => {
   it('run in the stack from a directory without node_modules, the KMS SDK included (loaded lazily)', async () => {
     const dir = bareDir();
     for (const name of FUNCTION_NAMES) {
-      mkdirSync(join(dir, name));
-      copyFileSync(join(functionsDir, name, 'index.js'), join(dir, name, 'index.js'));
+      cpSync(join(functionsDir, name), join(dir, name), { recursive: true });
     }
     const h = await startStack({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: DEFAULT_ALIAS }, dir);
     const keyId = aliasKeyId(h.stack, DEFAULT_ALIAS);
