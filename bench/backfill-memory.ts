@@ -13,20 +13,25 @@ import { OssHttpClient } from '../shared/oss/http-client';
 
 const run = promisify(execFile);
 
-interface Ready {
+export interface Ready {
   oss: string;
   region: string;
   accessKeyId: string;
   accessKeySecret: string;
 }
 
-async function startServer(): Promise<{ ready: Ready; stop(): void }> {
-  const child = spawn(process.execPath, ['dist/cli/oss-sse.js', 'local', '--memory', '--no-enforce', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const ready = await new Promise<Ready>((resolve) => createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l) as Ready)));
+/** The built `oss-sse local` in its own process (extra flags e.g. `--latency-ms 5`); resolves on its ready line. */
+export async function startServer(extra: string[] = []): Promise<{ ready: Ready; stop(): void }> {
+  const child = spawn(process.execPath, ['dist/cli/oss-sse.js', 'local', '--memory', '--no-enforce', '--quiet', ...extra], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ready = await new Promise<Ready>((resolve) =>
+    createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l) as Ready)),
+  );
   return { ready, stop: () => child.kill('SIGTERM') };
 }
 
-async function seed(oss: OssHttpClient, bucket: string, n: number): Promise<void> {
+export async function seed(oss: OssHttpClient, bucket: string, n: number): Promise<void> {
   let next = 0;
   const body = Buffer.alloc(256, 1);
   await Promise.all(
@@ -54,9 +59,26 @@ export async function benchBackfillMemory(sizes: number[], dryRun: boolean): Pro
     const started = Date.now();
     const { stderr, stdout } = await run(
       '/usr/bin/time',
-      ['-f', 'maxrss_kb=%M', process.execPath, 'dist/cli/oss-sse.js', 'backfill', bucket, '--json', '--concurrency', '64', ...(dryRun ? ['--dry-run'] : [])],
+      [
+        '-f',
+        'maxrss_kb=%M',
+        process.execPath,
+        'dist/cli/oss-sse.js',
+        'backfill',
+        bucket,
+        '--json',
+        '--concurrency',
+        '64',
+        ...(dryRun ? ['--dry-run'] : []),
+      ],
       {
-        env: { ...process.env, ALIBABA_CLOUD_ACCESS_KEY_ID: creds.accessKeyId, ALIBABA_CLOUD_ACCESS_KEY_SECRET: creds.accessKeySecret, ALIBABA_CLOUD_REGION_ID: ready.region, OSS_ENDPOINT: ready.oss },
+        env: {
+          ...process.env,
+          ALIBABA_CLOUD_ACCESS_KEY_ID: creds.accessKeyId,
+          ALIBABA_CLOUD_ACCESS_KEY_SECRET: creds.accessKeySecret,
+          ALIBABA_CLOUD_REGION_ID: ready.region,
+          OSS_ENDPOINT: ready.oss,
+        },
         maxBuffer: 64 * 1024 * 1024,
       },
     );
@@ -69,11 +91,12 @@ export async function benchBackfillMemory(sizes: number[], dryRun: boolean): Pro
     server.stop();
   }
   const [small, large] = sizes;
-  if (small !== undefined && large !== undefined) out.ratio = Number(((out[`peakRssMB_${large}`] ?? 0) / (out[`peakRssMB_${small}`] ?? 1)).toFixed(3));
+  if (small !== undefined && large !== undefined)
+    out.ratio = Number(((out[`peakRssMB_${large}`] ?? 0) / (out[`peakRssMB_${small}`] ?? 1)).toFixed(3));
   return out;
 }
 
-async function fetchCreateBucket(ready: Ready, bucket: string): Promise<void> {
+export async function fetchCreateBucket(ready: Ready, bucket: string): Promise<void> {
   const { signOssRequest } = await import('../shared/signing');
   const url = new URL(ready.oss);
   const req = { method: 'PUT', bucket, query: {}, headers: { 'content-length': '0' } as Record<string, string> };
@@ -83,6 +106,8 @@ async function fetchCreateBucket(ready: Ready, bucket: string): Promise<void> {
 }
 
 if (process.argv[1]?.endsWith('backfill-memory.ts')) {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, 'dry-run': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { sizes: { type: 'string', default: '10000,100000' }, 'dry-run': { type: 'boolean', default: false } },
+  });
   benchBackfillMemory(values.sizes.split(',').map(Number), values['dry-run']).then((r) => console.log(JSON.stringify(r, null, 2)));
 }

@@ -12,15 +12,6 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: 'string', default: '20000' },
-    concurrency: { type: 'string', default: '64' },
-    v4: { type: 'boolean', default: false },
-  },
-});
-const requests = Number(values.requests);
-const concurrency = Number(values.concurrency);
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 function cpuSeconds(pid: number): number {
@@ -30,7 +21,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-async function runPool(n: number, task: (i: number) => Promise<unknown>): Promise<number> {
+async function runPool(n: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -41,7 +32,7 @@ async function runPool(n: number, task: (i: number) => Promise<unknown>): Promis
   return (performance.now() - started) / 1000;
 }
 
-export async function benchOssServer(): Promise<Record<string, number>> {
+export async function benchOssServer(requests = 20000, concurrency = 64, v4 = false): Promise<Record<string, number>> {
   const child = spawn(process.execPath, ['dist/cli/oss-sse.js', 'local', '--memory', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = await new Promise<{ oss: string; region: string; accessKeyId: string; accessKeySecret: string }>((resolve) => {
     createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l)));
@@ -53,7 +44,7 @@ export async function benchOssServer(): Promise<Record<string, number>> {
     accessKeyId: ready.accessKeyId,
     accessKeySecret: ready.accessKeySecret,
     bucket: 'bench',
-    authorizationV4: values.v4,
+    authorizationV4: v4,
   });
   await client.putBucket('bench');
   const body = Buffer.alloc(1024, 7);
@@ -61,22 +52,29 @@ export async function benchOssServer(): Promise<Record<string, number>> {
   for (let i = 0; i < keys; i++) await client.put(`warm/${i}`, body);
 
   let cpu = cpuSeconds(pid);
-  const putSeconds = await runPool(requests, (i) => client.put(`obj/${i % 5000}`, body));
+  const putSeconds = await runPool(requests, concurrency, (i) => client.put(`obj/${i % 5000}`, body));
   const putCpu = cpuSeconds(pid) - cpu;
   cpu = cpuSeconds(pid);
-  const headSeconds = await runPool(requests, (i) => client.head(`warm/${i % keys}`));
+  const headSeconds = await runPool(requests, concurrency, (i) => client.head(`warm/${i % keys}`));
   const headCpu = cpuSeconds(pid) - cpu;
   child.kill('SIGTERM');
   return {
     requests,
     concurrency,
-    serverCpuMsPerHead: (headCpu * 1000) / requests,
-    serverCpuMsPerPut1KiB: (putCpu * 1000) / requests,
-    headsPerSec: requests / headSeconds,
-    putsPerSec: requests / putSeconds,
+    serverCpuMsPerHead: Number(((headCpu * 1000) / requests).toFixed(3)),
+    serverCpuMsPerPut1KiB: Number(((putCpu * 1000) / requests).toFixed(3)),
+    headsPerSec: Math.round(requests / headSeconds),
+    putsPerSec: Math.round(requests / putSeconds),
   };
 }
 
 if (process.argv[1]?.endsWith('oss-server.ts')) {
-  benchOssServer().then((r) => console.log(JSON.stringify(r, null, 2)));
+  const { values } = parseArgs({
+    options: {
+      requests: { type: 'string', default: '20000' },
+      concurrency: { type: 'string', default: '64' },
+      v4: { type: 'boolean', default: false },
+    },
+  });
+  benchOssServer(Number(values.requests), Number(values.concurrency), values.v4).then((r) => console.log(JSON.stringify(r, null, 2)));
 }
