@@ -86,7 +86,6 @@ async function main() {
       const out = join(dirname(e.out), 'sdk', file);
       await build({
         ...common,
-        plugins: [],
         stdin: { contents: `module.exports = require(${JSON.stringify(pkg)});`, resolveDir: process.cwd() },
         outfile: out,
       });

@@ -4,7 +4,6 @@ import { decodeEvent, EventValidationError, formatZodIssues } from '../events';
 import { BucketNameSchema, ObjectKeySchema, objectKeyProblem } from '../validation/names';
 
 // Key positions and prefixes are sent to OSS: each must be (the start of) a key OSS could hold.
-const KeySchema = ObjectKeySchema;
 const PrefixSchema = z.string().superRefine((prefix, ctx) => {
   const problem = prefix === '' ? undefined : objectKeyProblem(prefix);
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `invalid key prefix: ${problem}` });
@@ -14,8 +13,8 @@ export const BackfillPayloadSchema = z
   .strictObject({
     bucket: BucketNameSchema,
     prefix: PrefixSchema.optional(),
-    startAfter: KeySchema.optional(),
-    endBefore: KeySchema.optional(),
+    startAfter: ObjectKeySchema.optional(),
+    endBefore: ObjectKeySchema.optional(),
     dryRun: z.boolean().optional(),
     concurrency: z.int().min(1).max(1024).optional(),
     qps: z.number().positive().max(100_000).optional(),
@@ -28,7 +27,7 @@ export const BackfillPayloadSchema = z
      */
     inventory: z
       .strictObject({
-        manifestKey: KeySchema,
+        manifestKey: ObjectKeySchema,
         bucket: BucketNameSchema.optional(),
       })
       .optional(),
