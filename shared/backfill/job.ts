@@ -29,6 +29,7 @@ import {
 } from './engine';
 import { InventoryError, loadInventoryManifest, type InventoryManifest } from './inventory';
 import type { BackfillPayload } from './payload';
+import { rateLimited, TokenBucket } from './rate-limit';
 import { planShards, sampleBoundaries, type KeyRange } from './shards';
 
 export interface JobRecord {
@@ -225,13 +226,15 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     return { jobId, shard, status: 'superseded' };
   }
 
+  // The job's QPS cap holds for the job as a whole: its shards run at the same time, so each takes its share.
+  const oss = job.qps ? rateLimited(deps.oss, new TokenBucket(job.qps / job.shards.length)) : deps.oss;
   const failures: FailureRecord[] = [];
   // A report error aborts the run through this (inventoryItems' stopOnError): in-flight objects finish, the checkpoint is kept.
   const stop = new AbortController();
   let inventory: InventoryItems | undefined;
   let items: AsyncIterable<WorkItem>;
   if (job.inventory) {
-    const source = ossInventorySource(deps.oss);
+    const source = ossInventorySource(oss);
     let manifest: InventoryManifest;
     try {
       manifest = await loadInventoryManifest(source, job.inventory.bucket, job.inventory.manifestKey);
@@ -254,7 +257,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     items = inventory;
   } else {
     const startAfter = state.cursor ?? range.startAfter;
-    items = listingItems(deps.oss, job.bucket, {
+    items = listingItems(oss, job.bucket, {
       ...(job.prefix ? { prefix: job.prefix } : {}),
       ...(startAfter !== undefined ? { startAfter } : {}),
       ...(range.endAt !== undefined ? { endAt: range.endAt } : {}),
@@ -287,7 +290,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   const report = await runBackfill({
     bucket: job.bucket,
     items,
-    oss: inventory ? inventory.trackChanges(deps.oss) : deps.oss,
+    oss: inventory ? inventory.trackChanges(oss) : oss,
     policy: deps.policy,
     log: deps.log,
     dryRun: job.dryRun,

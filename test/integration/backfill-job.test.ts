@@ -16,8 +16,14 @@ import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss
 let t: TestOss;
 let oss: OssHttpClient;
 const state = { bucket: 'oss-sse-state', prefix: 'jobs/' };
+/** When each request reached the server, by bucket. */
+const requestTimes = new Map<string, number[]>();
 beforeAll(async () => {
-  t = await startTestOss();
+  t = await startTestOss({
+    onRequest: (req) => {
+      if (req.bucket !== undefined) requestTimes.set(req.bucket, [...(requestTimes.get(req.bucket) ?? []), performance.now()]);
+    },
+  });
   oss = new OssHttpClient({
     endpoint: t.server.url,
     region: t.server.region,
@@ -94,6 +100,25 @@ describe('backfill job', () => {
     expect(report).toMatchObject({ jobId: last.jobId, done: true, totals: { reencrypted: 300 } });
     // State objects are written with SSE themselves.
     expect((await oss.headObject(state.bucket, reportKey(state, last.jobId)))?.sse?.algorithm).toBe('AES256');
+  });
+
+  it('the payload qps caps the whole job: no second of its requests to the bucket holds more (shards share it)', async () => {
+    const keys = Array.from({ length: 30 }, (_, i) => `q${i % 2}/k${String(i).padStart(3, '0')}`);
+    await seed('job-qps', keys);
+    requestTimes.delete('job-qps');
+    const { results } = await drive({ bucket: 'job-qps', qps: 20, shards: 2, dryRun: true, concurrency: 16 }, 10_000);
+    expect(results.at(-1)).toMatchObject({ status: 'job-done', totals: { scanned: 30, wouldReencrypt: 30 } });
+    // Shard planning lists the bucket before any shard runs; the shards' own requests are capped.
+    const times = (requestTimes.get('job-qps') ?? []).slice(2);
+    expect(times.length).toBeGreaterThanOrEqual(30);
+    let busiest = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while ((times[i] as number) - (times[j] as number) >= 1000) j++;
+      busiest = Math.max(busiest, i - j + 1);
+    }
+    // Each of the two shards gets 10 per second plus a burst of one token (here they run one
+    // after the other; on FC at once, together under 20).
+    expect(busiest).toBeLessThanOrEqual(12);
   });
 
   it('shards split the key space and each chain checkpoints on its own; duplicates are superseded', async () => {
