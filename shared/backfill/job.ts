@@ -30,7 +30,7 @@ import {
 import { InventoryError, loadInventoryManifest, type InventoryManifest } from './inventory';
 import type { BackfillPayload } from './payload';
 import { rateLimited, TokenBucket } from './rate-limit';
-import { planShards, sampleBoundaries, type KeyRange } from './shards';
+import { planJobShards, type KeyRange } from './shards';
 
 export interface JobRecord {
   jobId: string;
@@ -153,9 +153,7 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     ...(payload.startAfter ? { startAfter: payload.startAfter } : {}),
     ...(payload.endBefore ? { endBefore: payload.endBefore } : {}),
   };
-  const shardCount = payload.shards ?? 1;
-  const shards =
-    shardCount > 1 ? planShards(range, await sampleBoundaries(deps.oss, payload.bucket, range, shardCount), shardCount) : [range];
+  const shards = await planJobShards(deps.oss, payload, range);
   // Read the manifest now: a wrong key or bucket fails this invocation before any state exists.
   let inventory: JobInventory | undefined;
   if (payload.inventory) {

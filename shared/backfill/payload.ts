@@ -18,7 +18,7 @@ export const BackfillPayloadSchema = z
     dryRun: z.boolean().optional(),
     concurrency: z.int().min(1).max(1024).optional(),
     qps: z.number().positive().max(100_000).optional(),
-    /** Split the key space into this many shards, each run by its own invocation chain. */
+    /** Split the key space into this many shards, each run by its own invocation chain (default: by bucket size, AUTO_SHARDS). */
     shards: z.int().min(1).max(256).optional(),
     /**
      * Inventory mode: read this OSS inventory report instead of listing the bucket (only the

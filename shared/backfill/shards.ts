@@ -6,6 +6,7 @@
  */
 import { compareKeys } from '../key-order';
 import type { OssPort } from '../oss/port';
+import type { BackfillPayload } from './payload';
 
 export interface KeyRange {
   /** Exclusive lower bound (undefined: from the start of the prefix). */
@@ -49,37 +50,107 @@ export function planShards(job: KeyRange, candidates: readonly string[], shards:
   return ranges;
 }
 
+/** What a probe of the key space saw. */
+export interface KeySample {
+  /** Keys spread over the whole range (sorted, deduplicated): shard boundary candidates. */
+  keys: string[];
+  /** Objects counted in the pages read (all of them when `complete`). */
+  objects: number;
+  /** Every part of the range was read: `objects` is the exact count. */
+  complete: boolean;
+  requests: number;
+}
+
+/** Sorts after every character: a start-after of `p + MAX_CHAR` skips every key under `p`. */
+const MAX_CHAR = String.fromCodePoint(0x10ffff);
+const MAX_START_AFTER_BYTES = 1023;
+/** One in this many keys of a page is kept as a candidate (pages are 1,000 keys). */
+const KEEP_EVERY = 10;
+
 /**
- * Boundary candidates from the bucket itself: the top-level "directories" under the prefix
- * when there are enough of them, otherwise keys sampled from the first pages of the listing.
+ * Samples the key space of `job` with at most `maxRequests` ListObjectsV2 pages, spread over
+ * the whole range rather than read from its start: when a page is full, the probe goes on both
+ * inside the "directory" (next character) the page ended in and past it, breadth first. So a
+ * billion-key bucket is sampled across all its prefixes, and keys far apart in the listing
+ * still become boundaries. A range that fits in the budget is read whole (`complete`).
  */
-export async function sampleBoundaries(
+export async function sampleKeySpace(
   oss: OssPort,
   bucket: string,
   job: KeyRange & { prefix?: string },
-  shards: number,
-  maxPages = 10,
-): Promise<string[]> {
-  const prefixed = { ...(job.prefix ? { prefix: job.prefix } : {}) };
-  const dirs = await oss.listObjectsV2(bucket, {
-    ...prefixed,
-    delimiter: '/',
-    maxKeys: 1000,
-    ...(job.startAfter ? { startAfter: job.startAfter } : {}),
-  });
-  // A common prefix "a/" sorts before every key under it, so it is itself a clean boundary.
-  if (dirs.commonPrefixes.length >= shards) return dirs.commonPrefixes;
-  const keys: string[] = [];
-  let token: string | undefined;
-  for (let page = 0; page < maxPages; page++) {
-    const res = await oss.listObjectsV2(bucket, {
-      ...prefixed,
-      maxKeys: 1000,
-      ...(token ? { continuationToken: token } : job.startAfter ? { startAfter: job.startAfter } : {}),
-    });
-    keys.push(...res.objects.map((o) => o.key));
-    token = res.isTruncated ? res.nextContinuationToken : undefined;
-    if (!token) break;
+  maxRequests: number,
+  concurrency = 8,
+): Promise<KeySample> {
+  const seen = new Set<string>();
+  let objects = 0;
+  let requests = 0;
+  let queue: Array<{ prefix: string; startAfter?: string }> = [
+    { prefix: job.prefix ?? '', ...(job.startAfter !== undefined ? { startAfter: job.startAfter } : {}) },
+  ];
+  while (queue.length > 0 && requests < maxRequests) {
+    const batch = queue.splice(0, Math.min(concurrency, maxRequests - requests));
+    requests += batch.length;
+    const next: typeof queue = [];
+    await Promise.all(
+      batch.map(async (task) => {
+        // Never before the job's own start (a continuation inside a shard may begin earlier).
+        const startAfter =
+          job.startAfter !== undefined && (task.startAfter === undefined || compareKeys(task.startAfter, job.startAfter) < 0)
+            ? job.startAfter
+            : task.startAfter;
+        const page = await oss.listObjectsV2(bucket, {
+          ...(task.prefix ? { prefix: task.prefix } : {}),
+          ...(startAfter !== undefined ? { startAfter } : {}),
+          maxKeys: 1000,
+        });
+        const keys = page.objects.map((o) => o.key).filter((k) => inRange(k, job));
+        objects += keys.length;
+        keys.forEach((k, i) => {
+          if (i % KEEP_EVERY === 0) seen.add(k);
+        });
+        // A page past the job's end, or the last one: this part is read whole.
+        const last = page.objects.at(-1)?.key;
+        if (!page.isTruncated || last === undefined || keys.length < page.objects.length) return;
+        const child = task.prefix + String.fromCodePoint(last.codePointAt(task.prefix.length) as number);
+        next.push({ prefix: child, startAfter: last });
+        const past = child + MAX_CHAR;
+        if (Buffer.byteLength(past) <= MAX_START_AFTER_BYTES) next.push({ prefix: task.prefix, startAfter: past });
+      }),
+    );
+    queue = [...queue, ...next];
   }
-  return keys;
+  return { keys: [...seen].sort(compareKeys), objects, complete: queue.length === 0, requests };
+}
+
+/** How many shards a job without `shards` gets: one, unless the bucket is large. */
+export const AUTO_SHARDS = {
+  /** Pages the first invocation may read to size the bucket and place the boundaries. */
+  sampleRequests: 200,
+  /** Objects per shard when the sample counted them all. */
+  objectsPerShard: 100_000,
+  /** Shards for a bucket larger than the sample could read (over ~200,000 objects). */
+  max: 8,
+};
+export type AutoShards = typeof AUTO_SHARDS;
+
+export function autoShardCount(sample: KeySample, auto: AutoShards = AUTO_SHARDS): number {
+  if (!sample.complete) return auto.max;
+  return Math.min(auto.max, Math.max(1, Math.ceil(sample.objects / auto.objectsPerShard)));
+}
+
+/**
+ * A job's shards: as many as the payload asks for, else one per `objectsPerShard` objects up
+ * to `max` (AUTO_SHARDS); an inventory job is one shard. Boundaries come from a sample spread
+ * over the whole key space, so the shards hold similar numbers of objects.
+ */
+export async function planJobShards(
+  oss: OssPort,
+  payload: Pick<BackfillPayload, 'bucket' | 'shards' | 'inventory'>,
+  range: KeyRange & { prefix?: string },
+  auto: AutoShards = AUTO_SHARDS,
+): Promise<KeyRange[]> {
+  if (payload.inventory || payload.shards === 1) return [range];
+  const sample = await sampleKeySpace(oss, payload.bucket, range, Math.max(auto.sampleRequests, (payload.shards ?? 0) * 25));
+  const count = payload.shards ?? autoShardCount(sample, auto);
+  return count > 1 ? planShards(range, sample.keys, count) : [range];
 }
