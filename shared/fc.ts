@@ -52,16 +52,14 @@ export function safetyMarginMs(timeoutSeconds: number): number {
 
 /**
  * Validates the configuration now — a bad value fails the cold start, naming the variable —
- * and returns a factory for per-invocation dependencies. The OSS client (and its keep-alive
- * connections) is shared by the invocations of one instance; credentials are read per
+ * and returns a factory for per-invocation dependencies. The OSS client's keep-alive
+ * connections are shared by the invocations of one instance; credentials are read per
  * request from the latest context because FC rotates the role's STS token.
  */
 export function functionSetup(env: Record<string, string | undefined>) {
   const config = loadConfig(env);
   const policy = policyFromConfig(config);
   let credentials: Credentials | undefined;
-  // The shared client's retries stop at the deadline of the invocation being served.
-  let currentDeadline: number | undefined;
   const clients = new Map<string, OssHttpClient>();
   let kms: KmsPort | undefined;
   let keyCheck: { at: number; keyId: Promise<string | undefined> } | undefined;
@@ -102,16 +100,23 @@ export function functionSetup(env: Record<string, string | undefined>) {
           region: context.region,
           internal: true,
           credentials: () => credentials as Credentials,
-          retry: { deadline: () => currentDeadline },
         });
         clients.set(context.region, oss);
       }
-      currentDeadline = deadline;
       const log = createLogger({
         secrets: () => [credentials?.accessKeySecret, credentials?.securityToken, credentials?.accessKeyId],
         base: { requestId: context.requestId, function: context.function.name },
       });
-      return { config, policy, oss, log, deadline, context, resolveKmsKey: () => resolveKmsKey(context.region) };
+      // Each invocation's retries stop at its own deadline (an instance may serve several at once).
+      return {
+        config,
+        policy,
+        oss: oss.withDeadline(deadline),
+        log,
+        deadline,
+        context,
+        resolveKmsKey: () => resolveKmsKey(context.region),
+      };
     },
   };
 }

@@ -263,7 +263,11 @@ export class OssHttpClient implements OssPort {
   private readonly httpsAgent: HttpsAgent;
   private sent = 0;
 
-  constructor(private readonly options: OssHttpClientOptions) {
+  /** `agents`: connections shared with another client (see withDeadline). */
+  constructor(
+    private readonly options: OssHttpClientOptions,
+    agents?: { http: HttpAgent; https: HttpsAgent },
+  ) {
     this.region = normalizeRegion(options.region);
     this.endpoint = resolveOssEndpoint({
       region: this.region,
@@ -273,8 +277,19 @@ export class OssHttpClient implements OssPort {
     this.version = options.signatureVersion ?? 'v4';
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
-    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+    this.httpAgent = agents?.http ?? new HttpAgent({ keepAlive: true, maxSockets });
+    this.httpsAgent = agents?.https ?? new HttpsAgent({ keepAlive: true, maxSockets });
+  }
+
+  /**
+   * This client's connections and settings with another retry deadline and a request count of
+   * its own: one per invocation when an instance serves several at once.
+   */
+  withDeadline(deadline: number): OssHttpClient {
+    return new OssHttpClient(
+      { ...this.options, retry: { ...this.options.retry, deadline: () => deadline } },
+      { http: this.httpAgent, https: this.httpsAgent },
+    );
   }
 
   /** HTTP requests dispatched so far, retries included. */

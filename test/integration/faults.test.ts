@@ -168,6 +168,23 @@ describe('each fault kind as the clients see it', () => {
     expect([...statuses].sort((a, b) => a - b)).toEqual(expect.arrayContaining([-2, -1, 200, 500, 503]));
     expect(oss.requestCount).toBeGreaterThan(81);
   });
+
+  it('withDeadline: a view retries until its own deadline, counts its own requests, and shares the connections', async () => {
+    const f = await faulty({ faultRate: 1, faultKinds: ['qps503'] });
+    const parent = httpClient(f.t, { maxAttempts: 4 });
+    const past = parent.withDeadline(Date.now() - 1);
+    const later = parent.withDeadline(Date.now() + 60_000);
+    // Created after `past`, `later` must not lend it its deadline (as one shared deadline did).
+    expect(await rejection(past.headObject(BUCKET, 'k'))).toMatchObject({ code: 'TotalQpsLimitExceeded' });
+    expect(past.requestCount).toBe(1);
+    expect(await rejection(later.headObject(BUCKET, 'k'))).toMatchObject({ code: 'TotalQpsLimitExceeded' });
+    expect(later.requestCount).toBe(4);
+    expect(parent.requestCount).toBe(0);
+    // One pool of keep-alive sockets for all of them.
+    const agent = (c: OssHttpClient): unknown => (c as unknown as { httpAgent: unknown }).httpAgent;
+    expect(agent(past)).toBe(agent(parent));
+    expect(agent(later)).toBe(agent(parent));
+  });
 });
 
 describe('faulted writes are atomic', () => {
