@@ -3,7 +3,7 @@ import { isValidBucketName } from '../../shared/validation/names';
 import { header, type RequestContext } from './context';
 import { Errors, OssError } from './errors';
 import type { ObjectVersion } from './model';
-import { assertReadable } from './object-headers';
+import { assertDecryptable, assertReadable } from './object-headers';
 
 export interface CopySource {
   bucket: string;
@@ -68,6 +68,7 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
     );
   }
   assertReadable(version);
+  assertDecryptable(ctx, version);
   return { bucket, version, explicitVersion: versionId !== undefined };
 }
 

@@ -4,7 +4,7 @@
  * Shared by PutObject, CopyObject, AppendObject and InitiateMultipartUpload.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
-import { header, type RequestContext } from './context';
+import { header, type KmsKeyLookup, type RequestContext } from './context';
 import { Errors, OssError } from './errors';
 import {
   ARCHIVE_CLASSES,
@@ -93,11 +93,26 @@ const kmsKeyPendingDeletion = () =>
 function withKmsKey(ctx: RequestContext, sse: Sse): Sse {
   const kms = ctx.settings.kms;
   if (kms === undefined || sse.algorithm !== 'KMS') return sse;
-  const keyId = sse.keyId || ctx.settings.defaultKmsKeyId;
+  const keyId = usableKmsKeyId(kms, sse.keyId || ctx.settings.defaultKmsKeyId);
+  return keyId === sse.keyId ? sse : { ...sse, keyId };
+}
+
+/** The real id of a KMS key OSS may use now, or the error OSS gives for it. */
+function usableKmsKeyId(kms: KmsKeyLookup, keyId: string): string {
   const key = kms.lookup(keyId);
   if (key === undefined) throw kmsKeyNotFound();
   if (!key.enabled) throw key.state === 'PendingDeletion' ? kmsKeyPendingDeletion() : kmsKeyDisabled();
-  return key.keyId === sse.keyId ? sse : { ...sse, keyId: key.keyId };
+  return key.keyId;
+}
+
+/**
+ * Reading the bytes of an SSE-KMS object (GET, or a copy source) needs its CMK: a disabled
+ * key gets 409 (EC page 0005-00000214: "a read, upload, or download request … and the
+ * specified key is disabled"). HEAD and the ACL/tagging reads do not decrypt and are answered.
+ */
+export function assertDecryptable(ctx: RequestContext, v: ObjectVersion): void {
+  const kms = ctx.settings.kms;
+  if (kms !== undefined && v.sse?.algorithm === 'KMS' && v.sse.keyId) usableKmsKeyId(kms, v.sse.keyId);
 }
 
 export function sseHeaders(sse: Sse | undefined): OutgoingHttpHeaders {

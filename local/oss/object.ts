@@ -8,6 +8,7 @@ import { Errors, OssError } from './errors';
 import { checkContentMd5, checkKey, contentLength, emitObjectEvent, forbidOverwrite } from './object-common';
 import { ARCHIVE_CLASSES, type ObjectVersion, type Segment } from './model';
 import {
+  assertDecryptable,
   assertReadable,
   checkTags,
   objectHeaders,
@@ -272,6 +273,7 @@ export async function getObject(ctx: ObjectContext): Promise<void> {
   const data = v.objectType === 'Symlink' ? followSymlink(ctx, v) : v;
   assertReadable(data);
   checkReadConditions(ctx, data);
+  assertDecryptable(ctx, data);
   const headers = { ...objectHeaders(data, false), ...versionHeader(ctx, v), ...responseOverrides(ctx) };
   if (v.objectType === 'Symlink') headers['x-oss-object-type'] = 'Symlink';
   const range = parseRange(header(ctx, 'range'), data.size);

@@ -7,7 +7,12 @@
 import Kms, * as $Kms from '@alicloud/kms20160120';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKmsServer, type KmsServer } from '../../local/kms/server';
-import { startTestOss, type OssTestClient, type TestOss } from '../helpers/oss';
+import { memoryLogger } from '../../shared/log';
+import { OssHttpClient } from '../../shared/oss/http-client';
+import { policyFromConfig } from '../../shared/policy';
+import { reencryptObject } from '../../shared/reencrypt';
+import { loadConfig } from '../../shared/validation/config';
+import { startTestOss, TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
 
 const REGION = 'cn-hangzhou';
 const ACCOUNT = '1234567890123456';
@@ -20,6 +25,7 @@ const IDS = {
   going: '1b0c7d1e-0000-4000-8000-000000000004',
   sm4: '1b0c7d1e-0000-4000-8000-000000000005',
   toggled: '1b0c7d1e-0000-4000-8000-000000000006',
+  later: '1b0c7d1e-0000-4000-8000-000000000007',
 };
 const UNKNOWN = '1b0c7d1e-0000-4000-8000-0000000000ff';
 
@@ -39,6 +45,7 @@ beforeAll(async () => {
       { keyId: IDS.going, state: 'PendingDeletion' },
       { keyId: IDS.sm4, alias: 'alias/oss-sse-sm4', spec: 'Aliyun_SM4' },
       { keyId: IDS.toggled },
+      { keyId: IDS.later },
     ],
   });
   oss = await startTestOss({ region: REGION, accountId: ACCOUNT, kms: kms.keys });
@@ -180,6 +187,55 @@ describe('object writes with SSE-KMS headers', () => {
     const created = (await admin.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata?.keyId as string;
     await c.put('fresh', Buffer.from('x'), kmsHeaders(created));
     expect((await sse(c, 'fresh')).keyId).toBe(created);
+  });
+});
+
+describe('objects whose key is disabled after they were written', () => {
+  const bucket = 'oss-kms-reads';
+  let c: OssTestClient;
+  beforeAll(async () => {
+    c = oss.client({ bucket });
+    await c.putBucket(bucket);
+    await c.put('sealed', Buffer.from('sealed bytes'), kmsHeaders(IDS.later));
+    await c.put('sealed-too', Buffer.from('more'), kmsHeaders(IDS.later));
+    kms.keys.setState(IDS.later, 'Disabled');
+  });
+  afterAll(() => kms.keys.setState(IDS.later, 'Enabled'));
+
+  it('GET and every copy of them get 409 KeyDisabled; HEAD, ACL and tags still answer', async () => {
+    expect(await ossError(c.get('sealed'))).toMatchObject(DISABLED);
+    expect(await ossError(c.copy('copy-aes', 'sealed', { headers: { 'x-oss-server-side-encryption': 'AES256' } }))).toMatchObject(DISABLED);
+    expect(await ossError(c.copy('sealed', 'sealed', { headers: { 'x-oss-server-side-encryption': 'AES256' } }))).toMatchObject(DISABLED);
+    const upload = await c.initMultipartUpload('mp-from-sealed');
+    expect(
+      await ossError(c.uploadPartCopy('mp-from-sealed', upload.uploadId, 1, '0-3', { sourceKey: 'sealed', sourceBucketName: bucket })),
+    ).toMatchObject(DISABLED);
+    expect(await sse(c, 'sealed')).toMatchObject({ algorithm: 'KMS', keyId: IDS.later });
+    expect((await c.getACL('sealed')).acl).toBe('default');
+    // Nothing was written by the refused copies.
+    expect(await ossError(c.head('copy-aes'))).toMatchObject({ status: 404 });
+  });
+
+  it('the re-encryption routine reports the key error and leaves the object as it was', async () => {
+    const http = new OssHttpClient({
+      endpoint: oss.server.url,
+      region: REGION,
+      credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
+    });
+    try {
+      const exact = { ...policyFromConfig(loadConfig({ COMPLIANCE: 'exact' })) };
+      const out = await reencryptObject(http, exact, memoryLogger(), { bucket, key: 'sealed-too' });
+      expect(out).toMatchObject({ action: 'failed', error: { code: 'KeyDisabled', status: 409 } });
+      expect(await sse(c, 'sealed-too')).toMatchObject({ algorithm: 'KMS', keyId: IDS.later });
+    } finally {
+      http.destroy();
+    }
+  });
+
+  it('enabled again, the object reads back whole', async () => {
+    kms.keys.setState(IDS.later, 'Enabled');
+    expect((await c.get('sealed')).content.toString()).toBe('sealed bytes');
+    kms.keys.setState(IDS.later, 'Disabled');
   });
 });
 
