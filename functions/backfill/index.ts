@@ -4,6 +4,8 @@ import { handleBackfill } from '../../shared/backfill/job';
 import { parseBackfillPayload, type BackfillPayload } from '../../shared/backfill/payload';
 import { functionSetup, type FcContext, type InvocationDeps } from '../../shared/fc';
 import { createFcInvoker } from '../../shared/fc-invoke';
+import { OssRequestError } from '../../shared/oss/port';
+import { isTransientOssError } from '../../shared/retry';
 
 // Cold start: an invalid configuration fails here, naming the variable.
 const setup = functionSetup(process.env);
@@ -31,10 +33,17 @@ export async function handler(event: Buffer, context: FcContext) {
   try {
     return await runJob(payload, deps, resolvedKeyId, context);
   } catch (err) {
-    // A missing or malformed inventory report will not get better on a retry.
-    if (!(err instanceof InventoryError)) throw err;
-    deps.log.error('inventory report cannot be used', { error: err.message });
-    return { error: 'InvalidInventory', message: err.message };
+    // A missing or malformed inventory report, an unknown bucket, a denied request: none will
+    // get better on a retry, so they are answered, not thrown (FC retries what is thrown).
+    if (err instanceof InventoryError) {
+      deps.log.error('inventory report cannot be used', { error: err.message });
+      return { error: 'InvalidInventory', message: err.message };
+    }
+    if (err instanceof OssRequestError && !isTransientOssError(err)) {
+      deps.log.error('backfill refused by OSS', { code: err.code, requestId: err.requestId, error: err.message });
+      return { error: err.code, message: err.message, ...(err.requestId ? { requestId: err.requestId } : {}) };
+    }
+    throw err;
   }
 }
 

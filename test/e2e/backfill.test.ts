@@ -134,6 +134,27 @@ describe('backfill function through the local FC endpoint', () => {
     expect(result.message).toMatch(/shards/);
   }, 60_000);
 
+  it('an unknown bucket is answered with NoSuchBucket naming it, not retried, and no job state is written', async () => {
+    const stateKeys = () => [...stack.oss.store.keysFrom(LOCAL_STATE_BUCKET, '', true)];
+    const stateBefore = stateKeys();
+    const failuresBefore = stack.runtime?.failures().length ?? 0;
+    const r = await run(process.execPath, [cli, 'invoke', 'oss-sse-backfill', '--payload', JSON.stringify({ bucket: 'bf-e2e-missing' })], {
+      env: env(),
+    });
+    const result = JSON.parse(r.stdout).result as { error: string; message: string; requestId?: string };
+    expect(result.error).toBe('NoSuchBucket');
+    expect(result.message).toContain('bf-e2e-missing');
+    expect(result.requestId).toMatch(/^[0-9A-F]{24}$/);
+    // Invoked asynchronously, FC would retry a thrown error: the answer is not one.
+    await run(process.execPath, [cli, 'invoke', 'oss-sse-backfill', '--async', '--payload', JSON.stringify({ bucket: 'bf-e2e-missing' })], {
+      env: env(),
+    });
+    await stack.idle();
+    expect(stack.runtime?.failures().length ?? 0).toBe(failuresBefore);
+    expect(lines.filter((l) => l.includes('backfill refused by OSS') && l.includes('NoSuchBucket')).length).toBe(2);
+    expect(stateKeys()).toEqual(stateBefore);
+  }, 60_000);
+
   it('an unknown function is a clear error with a non-zero exit', async () => {
     const err = await run(process.execPath, [cli, 'invoke', 'oss-sse-nope', '--payload', '{}'], { env: env() }).catch(
       (e: { code: number; stderr: string }) => e,
