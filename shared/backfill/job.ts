@@ -224,8 +224,9 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     return { jobId, shard, status: 'superseded' };
   }
 
-  // The job's QPS cap holds for the job as a whole: its shards run at the same time, so each takes its share.
-  const oss = job.qps ? rateLimited(deps.oss, new TokenBucket(job.qps / job.shards.length)) : deps.oss;
+  // The job's QPS cap holds for the job as a whole: its shards run at the same time, so each
+  // takes its share — at least 1 per second, or a shard could not get a request done before its deadline.
+  const oss = job.qps ? rateLimited(deps.oss, new TokenBucket(Math.max(1, job.qps / job.shards.length))) : deps.oss;
   const failures: FailureRecord[] = [];
   // A report error aborts the run through this (inventoryItems' stopOnError): in-flight objects finish, the checkpoint is kept.
   const stop = new AbortController();

@@ -17,7 +17,8 @@ export const BackfillPayloadSchema = z
     endBefore: ObjectKeySchema.optional(),
     dryRun: z.boolean().optional(),
     concurrency: z.int().min(1).max(1024).optional(),
-    qps: z.number().positive().max(100_000).optional(),
+    /** Requests per second for the whole job (at least 1: a smaller cap would stall it). */
+    qps: z.number().min(1).max(100_000).optional(),
     /** Split the key space into this many shards, each run by its own invocation chain (default: by bucket size, AUTO_SHARDS). */
     shards: z.int().min(1).max(256).optional(),
     /**

@@ -39,7 +39,7 @@ function expectUsable(p: BackfillPayload): void {
   if (p.prefix) expect(objectKeyProblem(p.prefix)).toBeUndefined();
   for (const n of [p.concurrency, p.shards, p.shard, p.generation])
     if (n !== undefined) expect(Number.isSafeInteger(n) && n >= 0).toBe(true);
-  if (p.qps !== undefined) expect(Number.isFinite(p.qps) && p.qps > 0).toBe(true);
+  if (p.qps !== undefined) expect(Number.isFinite(p.qps) && p.qps >= 1).toBe(true);
   expect(p.jobId === undefined).toBe(p.shard === undefined);
   // A continuation is the payload sent on as JSON: it must come back the same.
   const again = parseBackfillPayload(Buffer.from(JSON.stringify(p)));
@@ -79,6 +79,7 @@ describe('parseBackfillPayload: examples', () => {
     ['control characters in a key (OSS accepts them)', { endBefore: 'a\u0001\n' }, true],
     ['concurrency past 2^53', { concurrency: 2 ** 64 }, /concurrency/],
     ['qps Infinity', { qps: Infinity }, /qps/],
+    ['qps below 1 (a job that would wait hours per request)', { qps: 1e-9 }, /qps: must be >= 1/],
     ['an unknown field', { bucket: 'my-bucket', bukcet: 'x' }, /^invalid backfill payload: payload: .*"bukcet"/],
     ['a jobId not made by the backfill', { jobId: 'BAD', shard: 0 }, /jobId: must be 8-64 characters of a-z, 0-9 and -/],
   ] as const)('%s', (_, change, expected) => {
