@@ -142,6 +142,8 @@ export function addTotals(a: Totals, b: Totals): Totals {
 }
 
 const MAX_FAILURES_IN_REPORT = 100;
+/** Objects in flight when the caller does not say (the design's default). */
+export const DEFAULT_CONCURRENCY = 64;
 
 interface Slot {
   item: WorkItem;
@@ -150,7 +152,7 @@ interface Slot {
 
 export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> {
   const started = Date.now();
-  const concurrency = Math.max(1, opts.concurrency ?? 64);
+  const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
   const windowSize = opts.window ?? Math.max(1000, concurrency * 4);
   const requestsAtStart = opts.requestCount?.() ?? 0;
   const report: BackfillReport = {

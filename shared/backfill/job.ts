@@ -16,6 +16,7 @@ import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
 import {
   addTotals,
+  DEFAULT_CONCURRENCY,
   emptyTotals,
   inventoryItems,
   listingItems,
@@ -145,6 +146,18 @@ export async function handleBackfill(payload: BackfillPayload, deps: JobDeps): P
   return runShard(payload.jobId, payload.shard, payload.generation ?? 0, deps);
 }
 
+/**
+ * One shard's QPS cap and concurrency. The job's cap holds for the job as a whole: its shards
+ * run at the same time, so each takes its share — at least 1 per second, or a shard could not
+ * get a request done before its deadline. And no more requests in flight than a second's
+ * worth: at the deadline, the ones waiting for a token must still finish within the margin.
+ */
+export function shardLimits(job: Pick<JobRecord, 'qps' | 'concurrency' | 'shards'>): { qps?: number; concurrency?: number } {
+  if (!job.qps) return job.concurrency ? { concurrency: job.concurrency } : {};
+  const qps = Math.max(1, job.qps / job.shards.length);
+  return { qps, concurrency: Math.min(job.concurrency ?? DEFAULT_CONCURRENCY, Math.ceil(qps)) };
+}
+
 async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<BackfillResult> {
   const now = deps.now?.() ?? new Date();
   const jobId = newJobId(now);
@@ -224,9 +237,8 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     return { jobId, shard, status: 'superseded' };
   }
 
-  // The job's QPS cap holds for the job as a whole: its shards run at the same time, so each
-  // takes its share — at least 1 per second, or a shard could not get a request done before its deadline.
-  const oss = job.qps ? rateLimited(deps.oss, new TokenBucket(Math.max(1, job.qps / job.shards.length))) : deps.oss;
+  const { qps, concurrency } = shardLimits(job);
+  const oss = qps ? rateLimited(deps.oss, new TokenBucket(qps)) : deps.oss;
   const failures: FailureRecord[] = [];
   // A report error aborts the run through this (inventoryItems' stopOnError): in-flight objects finish, the checkpoint is kept.
   const stop = new AbortController();
@@ -293,7 +305,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     policy: deps.policy,
     log: deps.log,
     dryRun: job.dryRun,
-    ...(job.concurrency ? { concurrency: job.concurrency } : {}),
+    ...(concurrency ? { concurrency } : {}),
     deadline: deps.deadline,
     signal: stop.signal,
     ...(deps.resolvedKeyId ? { resolvedKeyId: deps.resolvedKeyId } : {}),

@@ -4,7 +4,7 @@
  * delivered by the test the way Function Compute would (possibly late, possibly twice).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handleBackfill, readJobProgress, reportKey, type BackfillResult, type JobDeps } from '../../shared/backfill/job';
+import { handleBackfill, readJobProgress, reportKey, shardLimits, type BackfillResult, type JobDeps } from '../../shared/backfill/job';
 import type { BackfillPayload } from '../../shared/backfill/payload';
 import { BackfillPayloadSchema } from '../../shared/backfill/payload';
 import { memoryLogger } from '../../shared/log';
@@ -119,6 +119,29 @@ describe('backfill job', () => {
     // Each of the two shards gets 10 per second plus a burst of one token (here they run one
     // after the other; on FC at once, together under 20).
     expect(busiest).toBeLessThanOrEqual(12);
+  });
+
+  it.each([
+    [{ shards: [{}] }, {}],
+    [{ concurrency: 8, shards: [{}] }, { concurrency: 8 }],
+    [
+      { qps: 1000, shards: [{}, {}, {}, {}] },
+      { qps: 250, concurrency: 64 },
+    ],
+    [
+      { qps: 20, concurrency: 16, shards: [{}, {}] },
+      { qps: 10, concurrency: 10 },
+    ],
+    [
+      { qps: 2, shards: [{}, {}, {}, {}] },
+      { qps: 1, concurrency: 1 },
+    ],
+    [
+      { qps: 2.5, concurrency: 100, shards: [{}] },
+      { qps: 2.5, concurrency: 3 },
+    ],
+  ])('shardLimits(%j) = %j', (job, limits) => {
+    expect(shardLimits(job)).toEqual(limits);
   });
 
   it('shards split the key space and each chain checkpoints on its own; duplicates are superseded', async () => {
