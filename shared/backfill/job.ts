@@ -147,6 +147,12 @@ export async function handleBackfill(payload: BackfillPayload, deps: JobDeps): P
 }
 
 /**
+ * A job's OSS requests per second when the payload does not say: half of the 10,000 OSS
+ * allows per account and region, so production traffic keeps the rest even when 8 shards run.
+ */
+export const DEFAULT_JOB_QPS = 5_000;
+
+/**
  * One shard's QPS cap and concurrency. The job's cap holds for the job as a whole: its shards
  * run at the same time, so each takes its share — at least 1 per second, or a shard could not
  * get a request done before its deadline. And no more requests in flight than a second's
@@ -189,7 +195,7 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     ...(payload.prefix ? { prefix: payload.prefix } : {}),
     dryRun: payload.dryRun ?? false,
     ...(payload.concurrency ? { concurrency: payload.concurrency } : {}),
-    ...(payload.qps ? { qps: payload.qps } : {}),
+    qps: payload.qps ?? DEFAULT_JOB_QPS,
     ...(inventory ? { inventory } : {}),
     shards: shards.map(({ startAfter, endAt, endBefore }) => ({
       ...(startAfter !== undefined ? { startAfter } : {}),

@@ -4,7 +4,15 @@
  * delivered by the test the way Function Compute would (possibly late, possibly twice).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handleBackfill, readJobProgress, reportKey, shardLimits, type BackfillResult, type JobDeps } from '../../shared/backfill/job';
+import {
+  DEFAULT_JOB_QPS,
+  handleBackfill,
+  readJobProgress,
+  reportKey,
+  shardLimits,
+  type BackfillResult,
+  type JobDeps,
+} from '../../shared/backfill/job';
 import type { BackfillPayload } from '../../shared/backfill/payload';
 import { BackfillPayloadSchema } from '../../shared/backfill/payload';
 import { memoryLogger } from '../../shared/log';
@@ -94,6 +102,8 @@ describe('backfill job', () => {
     const progress = await readJobProgress(oss, state, last.jobId);
     expect(progress?.done).toBe(true);
     expect(progress?.totals.reencrypted).toBe(300);
+    // No qps in the payload: the job keeps to half of OSS's per-account limit.
+    expect(progress?.job.qps).toBe(DEFAULT_JOB_QPS);
     // Nothing counted twice: each object re-encrypted once across all continuations.
     expect(progress?.totals.scanned).toBeGreaterThanOrEqual(300);
     const report = JSON.parse(((await oss.getObject(state.bucket, reportKey(state, last.jobId))) as Buffer).toString());
