@@ -84,6 +84,7 @@ export async function sampleKeySpace(
   const seen = new Set<string>();
   let objects = 0;
   let requests = 0;
+  let unread = false;
   let queue: Array<{ prefix: string; startAfter?: string }> = [
     { prefix: job.prefix ?? '', ...(job.startAfter !== undefined ? { startAfter: job.startAfter } : {}) },
   ];
@@ -111,15 +112,20 @@ export async function sampleKeySpace(
         // A page past the job's end, or the last one: this part is read whole.
         const last = page.objects.at(-1)?.key;
         if (!page.isTruncated || last === undefined || keys.length < page.objects.length) return;
-        const child = task.prefix + String.fromCodePoint(last.codePointAt(task.prefix.length) as number);
+        const nextChar = last.codePointAt(task.prefix.length);
+        const child = nextChar === undefined ? undefined : task.prefix + String.fromCodePoint(nextChar);
+        if (child === undefined || Buffer.byteLength(child + MAX_CHAR) > MAX_START_AFTER_BYTES) {
+          // Keys too long to skip past: this part is not read whole, so the count is not exact.
+          unread = true;
+          return;
+        }
         next.push({ prefix: child, startAfter: last });
-        const past = child + MAX_CHAR;
-        if (Buffer.byteLength(past) <= MAX_START_AFTER_BYTES) next.push({ prefix: task.prefix, startAfter: past });
+        next.push({ prefix: task.prefix, startAfter: child + MAX_CHAR });
       }),
     );
     queue = [...queue, ...next];
   }
-  return { keys: [...seen].sort(compareKeys), objects, complete: queue.length === 0, requests };
+  return { keys: [...seen].sort(compareKeys), objects, complete: queue.length === 0 && !unread, requests };
 }
 
 /** How many shards a job without `shards` gets: one, unless the bucket is large. */

@@ -48,6 +48,20 @@ describe('sampleKeySpace', () => {
     for (const k of sample.keys) expect(keys).toContain(k);
   });
 
+  it('keys too long to skip past (1023 bytes): sampled, but the count is never called exact', async () => {
+    const prefix = 'L'.repeat(1020);
+    const long = Array.from(
+      { length: 1100 },
+      (_, i) => `${prefix}${String.fromCharCode(65 + Math.floor(i / 100))}${String(i % 100).padStart(2, '0')}`,
+    );
+    await seed('sample-long-keys', long);
+    const sample = await sampleKeySpace(oss, 'sample-long-keys', { prefix }, 200);
+    expect(sample.complete).toBe(false);
+    expect(sample.objects).toBe(1000);
+    expect(sample.keys.length).toBeGreaterThan(50);
+    for (const k of sample.keys) expect(long).toContain(k);
+  });
+
   it('reads a range that fits the budget whole, and counts it exactly', async () => {
     const sample = await sampleKeySpace(oss, 'sample-spread', {}, 200);
     expect(sample).toMatchObject({ complete: true, objects: 30_000 });
