@@ -25,7 +25,7 @@ import {
   type InventoryManifest,
   type InventorySource,
 } from '../../shared/backfill/inventory';
-import { rateLimited, TokenBucket } from '../../shared/backfill/rate-limit';
+import { concurrencyUnderCap, rateLimited, TokenBucket } from '../../shared/backfill/rate-limit';
 import type { OssPort } from '../../shared/oss/port';
 import { OssRequestError } from '../../shared/oss/port';
 import { isValidBucketName } from '../../shared/validation/names';
@@ -232,7 +232,7 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     policy,
     log: ctx.log,
     dryRun,
-    concurrency: flags.concurrency,
+    concurrency: concurrencyUnderCap(flags.concurrency, flags.qps),
     signal: controller.signal,
     requestCount: () => ctx.oss.requestCount,
     ...(flags.maxObjects ? { maxObjects: flags.maxObjects } : {}),

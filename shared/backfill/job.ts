@@ -30,7 +30,7 @@ import {
 } from './engine';
 import { InventoryError, loadInventoryManifest, type InventoryManifest } from './inventory';
 import type { BackfillPayload } from './payload';
-import { rateLimited, TokenBucket } from './rate-limit';
+import { concurrencyUnderCap, rateLimited, TokenBucket } from './rate-limit';
 import { planJobShards, type KeyRange } from './shards';
 
 export interface JobRecord {
@@ -155,13 +155,13 @@ export const DEFAULT_JOB_QPS = 5_000;
 /**
  * One shard's QPS cap and concurrency. The job's cap holds for the job as a whole: its shards
  * run at the same time, so each takes its share — at least 1 per second, or a shard could not
- * get a request done before its deadline. And no more requests in flight than a second's
- * worth: at the deadline, the ones waiting for a token must still finish within the margin.
+ * get a request done before its deadline — and keeps no more requests in flight than the cap
+ * allows (concurrencyUnderCap), so those waiting at the deadline finish within the margin.
  */
 export function shardLimits(job: Pick<JobRecord, 'qps' | 'concurrency' | 'shards'>): { qps?: number; concurrency?: number } {
   if (!job.qps) return job.concurrency ? { concurrency: job.concurrency } : {};
   const qps = Math.max(1, job.qps / job.shards.length);
-  return { qps, concurrency: Math.min(job.concurrency ?? DEFAULT_CONCURRENCY, Math.ceil(qps)) };
+  return { qps, concurrency: concurrencyUnderCap(job.concurrency ?? DEFAULT_CONCURRENCY, qps) };
 }
 
 async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<BackfillResult> {

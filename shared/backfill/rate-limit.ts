@@ -67,3 +67,11 @@ export function rateLimited(oss: OssPort, bucket: TokenBucket): OssPort {
     },
   });
 }
+
+/**
+ * Under a cap of `qps` requests per second, no more requests in flight than a second's worth:
+ * when a run stops (deadline, Ctrl-C), those waiting for a token still finish within a second.
+ */
+export function concurrencyUnderCap(concurrency: number, qps: number | undefined): number {
+  return qps === undefined ? concurrency : Math.max(1, Math.min(concurrency, Math.ceil(qps)));
+}
