@@ -15,6 +15,7 @@ import {
   inventoryCursor,
   parseInventoryCursor,
   readInventoryRows,
+  type FileRange,
   type InventoryManifest,
   type InventorySource,
 } from './inventory';
@@ -375,6 +376,8 @@ export interface InventoryItemsOptions {
   /** Only rows whose key starts with this (the others are not yielded, as a listing would not list them). */
   prefix?: string;
   keyEncoding?: 'url' | 'raw';
+  /** Only these data files (a shard's part of the report). */
+  files?: FileRange;
   /**
    * Pass the engine's abort controller: a report error (a data file's MD5 or size, a fetch,
    * a malformed row) then aborts it with the error and ends the items, so the engine
@@ -433,6 +436,7 @@ export function inventoryItems(source: InventorySource, manifest: InventoryManif
       ...(opts.reportBucket ? { bucket: opts.reportBucket } : {}),
       ...(opts.keyEncoding ? { keyEncoding: opts.keyEncoding } : {}),
       ...(resumeAfter ? { resumeAfter } : {}),
+      ...(opts.files ? { files: opts.files } : {}),
     });
     for await (const row of reader) {
       if (row.bucket !== opts.bucket) {

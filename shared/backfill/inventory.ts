@@ -331,6 +331,14 @@ export interface ReadInventoryOptions {
   maxRecordChars?: number;
   /** Resume: skip every row at or before this position (files before it are not fetched). */
   resumeAfter?: InventoryPosition;
+  /** Only the data files with index in [from, to) (a shard's part of the report). */
+  files?: FileRange;
+}
+
+/** Data files [from, to) of a manifest, by index. */
+export interface FileRange {
+  from: number;
+  to: number;
 }
 
 /**
@@ -440,7 +448,8 @@ export async function* readInventoryRows(
     throw new InventoryError('the manifest names no destinationBucket: pass the bucket holding the data files');
   }
   const resume = opts.resumeAfter;
-  for (let fileIndex = 0; fileIndex < manifest.files.length; fileIndex++) {
+  const end = Math.min(opts.files?.to ?? manifest.files.length, manifest.files.length);
+  for (let fileIndex = opts.files?.from ?? 0; fileIndex < end; fileIndex++) {
     if (resume && fileIndex < resume.fileIndex) continue;
     const file = manifest.files[fileIndex] as InventoryDataFile;
     const skipThrough = resume && fileIndex === resume.fileIndex ? resume.record : -1;

@@ -28,10 +28,10 @@ import {
   type Totals,
   type WorkItem,
 } from './engine';
-import { InventoryError, loadInventoryManifest, type InventoryManifest } from './inventory';
+import { InventoryError, loadInventoryManifest, type FileRange, type InventoryManifest } from './inventory';
 import type { BackfillPayload } from './payload';
 import { concurrencyUnderCap, rateLimited, TokenBucket } from './rate-limit';
-import { planJobShards, type KeyRange } from './shards';
+import { planInventoryShards, planJobShards, type KeyRange } from './shards';
 
 export interface JobRecord {
   jobId: string;
@@ -40,11 +40,14 @@ export interface JobRecord {
   dryRun: boolean;
   concurrency?: number;
   qps?: number;
-  shards: KeyRange[];
-  /** Inventory mode: the report (one shard; its cursor is an inventory cursor, not a key). */
+  shards: ShardRange[];
+  /** Inventory mode: the report (shards split its data files; their cursors are inventory cursors, not keys). */
   inventory?: JobInventory;
   createdAt: string;
 }
+
+/** A shard's part of the job: a key range, or in inventory mode a range of the report's data files. */
+export type ShardRange = KeyRange & { files?: FileRange };
 
 export interface JobInventory {
   /** Where manifest.json is. */
@@ -172,9 +175,9 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     ...(payload.startAfter ? { startAfter: payload.startAfter } : {}),
     ...(payload.endBefore ? { endBefore: payload.endBefore } : {}),
   };
-  const shards = await planJobShards(deps.oss, payload, range);
   // Read the manifest now: a wrong key or bucket fails this invocation before any state exists.
   let inventory: JobInventory | undefined;
+  let shards: ShardRange[];
   if (payload.inventory) {
     const bucket = payload.inventory.bucket ?? payload.bucket;
     const manifest = await loadInventoryManifest(ossInventorySource(deps.oss), bucket, payload.inventory.manifestKey);
@@ -188,6 +191,9 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
       manifestKey: payload.inventory.manifestKey,
       dataBucket: payload.inventory.bucket ?? manifest.destinationBucket ?? payload.bucket,
     };
+    shards = planInventoryShards(manifest.files, payload.shards).map((files) => ({ files }));
+  } else {
+    shards = await planJobShards(deps.oss, payload, range);
   }
   const job: JobRecord = {
     jobId,
@@ -197,10 +203,11 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     ...(payload.concurrency ? { concurrency: payload.concurrency } : {}),
     qps: payload.qps ?? DEFAULT_JOB_QPS,
     ...(inventory ? { inventory } : {}),
-    shards: shards.map(({ startAfter, endAt, endBefore }) => ({
+    shards: shards.map(({ startAfter, endAt, endBefore, files }) => ({
       ...(startAfter !== undefined ? { startAfter } : {}),
       ...(endAt !== undefined ? { endAt } : {}),
       ...(endBefore !== undefined ? { endBefore } : {}),
+      ...(files !== undefined ? { files } : {}),
     })),
     createdAt: now.toISOString(),
   };
@@ -269,6 +276,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
       reportBucket: job.inventory.dataBucket,
       ...(job.prefix ? { prefix: job.prefix } : {}),
       ...(state.cursor !== undefined ? { resumeAfter: state.cursor } : {}),
+      ...(range.files ? { files: range.files } : {}),
       stopOnError: stop,
     });
     items = inventory;

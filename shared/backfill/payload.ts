@@ -19,7 +19,10 @@ export const BackfillPayloadSchema = z
     concurrency: z.int().min(1).max(1024).optional(),
     /** Requests per second for the whole job (at least 1: a smaller cap would stall it). */
     qps: z.number().min(1).max(100_000).optional(),
-    /** Split the key space into this many shards, each run by its own invocation chain (default: by bucket size, AUTO_SHARDS). */
+    /**
+     * Split the work into this many shards, each run by its own invocation chain: key ranges,
+     * or in inventory mode runs of data files (default: by bucket or report size, AUTO_SHARDS).
+     */
     shards: z.int().min(1).max(256).optional(),
     /**
      * Inventory mode: read this OSS inventory report instead of listing the bucket (only the
@@ -43,11 +46,6 @@ export const BackfillPayloadSchema = z
     generation: z.int().min(0).optional(),
   })
   .refine((p) => (p.jobId === undefined) === (p.shard === undefined), { message: 'jobId and shard go together', path: ['shard'] })
-  // An inventory report is read in its own order, one reader: there is no key range to split.
-  .refine((p) => p.inventory === undefined || (p.shards ?? 1) === 1, {
-    message: 'inventory and shards do not go together: an inventory backfill runs as one shard (omit shards)',
-    path: ['shards'],
-  })
   .refine((p) => p.inventory === undefined || (p.startAfter === undefined && p.endBefore === undefined), {
     message: 'inventory and startAfter/endBefore do not go together: an inventory backfill reads the whole report (prefix still applies)',
     path: ['inventory'],

@@ -6,6 +6,7 @@
  */
 import { compareKeys } from '../key-order';
 import type { OssPort } from '../oss/port';
+import type { FileRange } from './inventory';
 import type { BackfillPayload } from './payload';
 
 export interface KeyRange {
@@ -136,6 +137,8 @@ export const AUTO_SHARDS = {
   objectsPerShard: 100_000,
   /** Shards for a bucket larger than the sample could read (over ~200,000 objects). */
   max: 8,
+  /** Inventory mode: gzipped report bytes per shard (about 1.5 million rows). */
+  inventoryBytesPerShard: 64 * 1024 * 1024,
 };
 export type AutoShards = typeof AUTO_SHARDS;
 
@@ -145,18 +148,33 @@ export function autoShardCount(sample: KeySample, auto: AutoShards = AUTO_SHARDS
 }
 
 /**
- * A job's shards: as many as the payload asks for, else one per `objectsPerShard` objects up
- * to `max` (AUTO_SHARDS); an inventory job is one shard. Boundaries come from a sample spread
- * over the whole key space, so the shards hold similar numbers of objects.
+ * A listing job's shards: as many as the payload asks for, else one per `objectsPerShard`
+ * objects up to `max` (AUTO_SHARDS). Boundaries come from a sample spread over the whole key
+ * space, so the shards hold similar numbers of objects.
  */
 export async function planJobShards(
   oss: OssPort,
-  payload: Pick<BackfillPayload, 'bucket' | 'shards' | 'inventory'>,
+  payload: Pick<BackfillPayload, 'bucket' | 'shards'>,
   range: KeyRange & { prefix?: string },
   auto: AutoShards = AUTO_SHARDS,
 ): Promise<KeyRange[]> {
-  if (payload.inventory || payload.shards === 1) return [range];
+  if (payload.shards === 1) return [range];
   const sample = await sampleKeySpace(oss, payload.bucket, range, Math.max(auto.sampleRequests, (payload.shards ?? 0) * 25));
   const count = payload.shards ?? autoShardCount(sample, auto);
   return count > 1 ? planShards(range, sample.keys, count) : [range];
+}
+
+/**
+ * An inventory job's shards: the report's data files split into consecutive runs of nearly
+ * equal length — as many as asked (at most one per file), else one per
+ * `inventoryBytesPerShard` of gzipped report up to `max` (one when the manifest gives no sizes).
+ */
+export function planInventoryShards(files: ReadonlyArray<{ size?: number }>, shards?: number, auto: AutoShards = AUTO_SHARDS): FileRange[] {
+  const bytes = files.reduce((sum, f) => sum + (f.size ?? 0), 0);
+  const wanted = shards ?? Math.min(auto.max, Math.ceil(bytes / auto.inventoryBytesPerShard));
+  const count = Math.max(1, Math.min(wanted, files.length));
+  return Array.from({ length: count }, (_, i) => ({
+    from: Math.floor((i * files.length) / count),
+    to: Math.floor(((i + 1) * files.length) / count),
+  }));
 }

@@ -725,12 +725,38 @@ describe('backfill job in inventory mode', () => {
     expect(parseInventoryCursor(shard.cursor as string).fileIndex).toBeLessThanOrEqual(2);
   });
 
-  it('refuses shards with inventory, naming both fields; a manifest of another bucket fails before any state', async () => {
-    const bad = BackfillPayloadSchema.safeParse({ bucket: 'inv-job', shards: 4, inventory: { manifestKey: 'x/manifest.json' } });
-    expect(bad.success).toBe(false);
-    const issue = bad.error?.issues.find((i) => i.path.join('.') === 'shards');
-    expect(issue?.message).toMatch(/inventory and shards/);
-    expect(BackfillPayloadSchema.safeParse({ bucket: 'inv-job', shards: 1, inventory: { manifestKey: 'x/manifest.json' } }).success).toBe(
+  it('shards split the data files: each chain reads its own, every row is finished once', async () => {
+    // 7 data files of 50 rows; 4 shards get 1-2 files each.
+    const s = await seed('inv-job-shards', 350, { plain: (i) => i % 3 === 0, rowsPerFile: 50 });
+    const { results } = await drive(
+      { bucket: 'inv-job-shards', inventory: { manifestKey: s.manifestKey, bucket: REPORTS }, shards: 4, concurrency: 4 },
+      40,
+    );
+    expect(results[0]).toMatchObject({ status: 'started', shards: 4 });
+    const last = results.at(-1) as Extract<BackfillResult, { shard: number }>;
+    expect(last.status).toBe('job-done');
+    const progress = (await readJobProgress(oss, state, last.jobId)) as JobProgress;
+    expect(progress.job.shards.map((r) => r.files)).toEqual([
+      { from: 0, to: 1 },
+      { from: 1, to: 3 },
+      { from: 3, to: 5 },
+      { from: 5, to: 7 },
+    ]);
+    // Each shard's cursor stayed inside its own files.
+    for (const [i, shard] of progress.shards.entries()) {
+      const files = progress.job.shards[i]?.files as { from: number; to: number };
+      expect(shard.done).toBe(true);
+      const at = parseInventoryCursor(shard.cursor as string).fileIndex;
+      expect(at).toBeGreaterThanOrEqual(files.from);
+      expect(at).toBeLessThan(files.to);
+    }
+    expect(finished(progress.totals)).toBe(350);
+    expect(progress.totals.reencrypted).toBe(s.plaintext.length);
+    expect(await unencrypted('inv-job-shards')).toEqual([]);
+  });
+
+  it('refuses startAfter with inventory; a manifest of another bucket fails before any state', async () => {
+    expect(BackfillPayloadSchema.safeParse({ bucket: 'inv-job', shards: 4, inventory: { manifestKey: 'x/manifest.json' } }).success).toBe(
       true,
     );
     expect(

@@ -4,7 +4,15 @@
  * numbers of objects, and a job without `shards` gets more than one only for a large bucket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { autoShardCount, inRange, planJobShards, sampleKeySpace, type KeyRange } from '../../shared/backfill/shards';
+import {
+  AUTO_SHARDS,
+  autoShardCount,
+  inRange,
+  planInventoryShards,
+  planJobShards,
+  sampleKeySpace,
+  type KeyRange,
+} from '../../shared/backfill/shards';
 import { compareKeys } from '../../shared/key-order';
 import { OssHttpClient } from '../../shared/oss/http-client';
 import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
@@ -87,22 +95,53 @@ describe('planJobShards', () => {
   });
 
   it('without shards: one for a bucket the sample counts under objectsPerShard, more as it grows, max when it cannot count', async () => {
-    const auto = { sampleRequests: 200, objectsPerShard: 50_000, max: 8 };
+    const auto = { ...AUTO_SHARDS, sampleRequests: 200, objectsPerShard: 50_000, max: 8 };
     expect(await planJobShards(oss, { bucket: 'shards-skewed' }, {}, auto)).toHaveLength(1);
     const five = await planJobShards(oss, { bucket: 'shards-skewed' }, {}, { ...auto, objectsPerShard: 2_500 });
     expect(five).toHaveLength(5);
     expect(Math.max(...sizes(five, keys))).toBeLessThan((keys.length / 5) * 1.1);
     // A budget too small to read the bucket: it is large, so it gets the most shards.
     expect(await planJobShards(oss, { bucket: 'shards-skewed' }, {}, { ...auto, sampleRequests: 3 })).toHaveLength(8);
-    // One shard on request, and for inventory jobs, without reading anything.
+    // One shard on request, without reading anything.
     const before = oss.requestCount;
     expect(await planJobShards(oss, { bucket: 'shards-skewed', shards: 1 }, {})).toHaveLength(1);
-    expect(await planJobShards(oss, { bucket: 'shards-skewed', inventory: { manifestKey: 'm/manifest.json' } }, {})).toHaveLength(1);
     expect(oss.requestCount).toBe(before);
   });
 
   it('an unknown bucket fails the plan with NoSuchBucket (before any job state exists)', async () => {
     await expect(planJobShards(oss, { bucket: 'no-such-bucket-here', shards: 4 }, {})).rejects.toMatchObject({ code: 'NoSuchBucket' });
+  });
+});
+
+describe('planInventoryShards', () => {
+  const MiB = 1024 * 1024;
+  const files = (n: number, size?: number) => Array.from({ length: n }, () => (size === undefined ? {} : { size }));
+
+  it('splits the data files into consecutive runs covering each file once', () => {
+    for (const [n, shards] of [
+      [5, 3],
+      [7, 7],
+      [2, 8],
+      [10, 4],
+      [1, 1],
+      [0, 3],
+    ] as const) {
+      const ranges = planInventoryShards(files(n), shards);
+      expect(ranges).toHaveLength(Math.max(1, Math.min(shards, n)));
+      expect(ranges[0]?.from).toBe(0);
+      expect(ranges.at(-1)?.to).toBe(n);
+      ranges.forEach((r, i) => {
+        if (i > 0) expect(r.from).toBe(ranges[i - 1]?.to);
+        if (n > 0) expect(r.to - r.from).toBeGreaterThanOrEqual(Math.floor(n / ranges.length));
+      });
+    }
+  });
+
+  it('without shards: one per 64 MiB of gzipped report, at most 8; one when the manifest gives no sizes', () => {
+    expect(planInventoryShards(files(3, 1 * MiB))).toHaveLength(1);
+    expect(planInventoryShards(files(10, 20 * MiB))).toHaveLength(4);
+    expect(planInventoryShards(files(40, 100 * MiB))).toHaveLength(8);
+    expect(planInventoryShards(files(40))).toHaveLength(1);
   });
 });
 
