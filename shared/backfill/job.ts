@@ -11,9 +11,11 @@
  * chains never run the same shard and a checkpoint never goes backwards.
  */
 import { randomBytes } from 'node:crypto';
+import { FcInvokeError } from '../fc-invoke/port';
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
+import { withRetry } from '../retry';
 import {
   addTotals,
   DEFAULT_CONCURRENCY,
@@ -165,6 +167,15 @@ export function shardLimits(job: Pick<JobRecord, 'qps' | 'concurrency' | 'shards
   if (!job.qps) return job.concurrency ? { concurrency: job.concurrency } : {};
   const qps = Math.max(1, job.qps / job.shards.length);
   return { qps, concurrency: concurrencyUnderCap(job.concurrency ?? DEFAULT_CONCURRENCY, qps) };
+}
+
+/** Invokes the next generation of a chain: FC's throttling, 5xx and network errors are retried briefly. */
+function invokeContinuation(deps: JobDeps, next: BackfillPayload): Promise<void> {
+  return withRetry(() => deps.invokeSelf(next), {
+    maxAttempts: 4,
+    baseMs: 200,
+    isRetryable: (e) => e instanceof FcInvokeError && e.transient,
+  });
 }
 
 async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<BackfillResult> {
@@ -375,7 +386,17 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   // The next generation is recorded before it is invoked, so a late duplicate of this one stops.
   const saved = await save(report.checkpoint, run, done, done ? generation : generation + 1, { changedSinceReport });
   if (!done) {
-    await deps.invokeSelf({ bucket: job.bucket, jobId, shard, generation: generation + 1 });
+    try {
+      await invokeContinuation(deps, { bucket: job.bucket, jobId, shard, generation: generation + 1 });
+    } catch (err) {
+      // Hand the chain back to this generation, so that FC's retry of this invocation (or a
+      // person sending this payload again) carries on from the checkpoint. Had the
+      // continuation started after all, it finds itself superseded and stops.
+      const message = err instanceof Error ? err.message : String(err);
+      await save(report.checkpoint, run, false, generation, { error: `continuation could not be invoked: ${message}`, changedSinceReport });
+      deps.log.error('backfill continuation could not be invoked', { jobId, shard, generation, error: message });
+      throw err;
+    }
     deps.log.info('backfill continuing', { jobId, shard, generation: generation + 1, cursor: saved.cursor });
     return { jobId, shard, status: 'continuing', totals: saved.totals, ...(saved.cursor ? { cursor: saved.cursor } : {}) };
   }

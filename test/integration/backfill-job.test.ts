@@ -9,12 +9,15 @@ import {
   handleBackfill,
   readJobProgress,
   reportKey,
+  shardKey,
   shardLimits,
   type BackfillResult,
   type JobDeps,
+  type ShardState,
 } from '../../shared/backfill/job';
 import type { BackfillPayload } from '../../shared/backfill/payload';
 import { BackfillPayloadSchema } from '../../shared/backfill/payload';
+import { FcInvokeError } from '../../shared/fc-invoke/port';
 import { memoryLogger } from '../../shared/log';
 import { OssHttpClient } from '../../shared/oss/http-client';
 import { policyFromConfig } from '../../shared/policy';
@@ -152,6 +155,61 @@ describe('backfill job', () => {
     ],
   ])('shardLimits(%j) = %j', (job, limits) => {
     expect(shardLimits(job)).toEqual(limits);
+  });
+
+  it("a continuation FC throttles is invoked again; one FC refuses hands the chain back, and FC's retry finishes the job", async () => {
+    const keys = Array.from({ length: 240 }, (_, i) => `c${i % 4}/k${String(i).padStart(4, '0')}`);
+    await seed('job-invoke-fails', keys);
+    const queue: Array<{ payload: BackfillPayload; retry: number }> = [];
+    let attempts = 0;
+    const failures: Array<{ generation: number | undefined; transient: boolean }> = [];
+    const deps = (): JobDeps => ({
+      oss,
+      policy,
+      log: memoryLogger(),
+      state,
+      deadline: Date.now() + 25,
+      invokeSelf: async (p) => {
+        attempts++;
+        // The first continuation is throttled once; the second is refused outright, once.
+        const fail = p.generation === 1 && failures.length === 0 ? true : p.generation === 2 && failures.length === 1 ? false : undefined;
+        if (fail !== undefined) {
+          failures.push({ generation: p.generation, transient: fail });
+          throw new FcInvokeError(fail ? 'TooManyRequests' : 'AccessDenied', 'refused by FC', 'req-1', fail ? 429 : 403, fail);
+        }
+        queue.push({ payload: p, retry: 0 });
+      },
+    });
+    queue.push({ payload: BackfillPayloadSchema.parse({ bucket: 'job-invoke-fails', shards: 1, concurrency: 2 }), retry: 0 });
+    const results: BackfillResult[] = [];
+    let thrown = 0;
+    while (queue.length > 0 && results.length < 500) {
+      const next = queue.shift() as { payload: BackfillPayload; retry: number };
+      try {
+        results.push(await handleBackfill(next.payload, deps()));
+      } catch (err) {
+        // FC retries a thrown async invocation with the same payload.
+        expect(err).toBeInstanceOf(FcInvokeError);
+        thrown++;
+        const jobId = next.payload.jobId as string;
+        const shard = JSON.parse(((await oss.getObject(state.bucket, shardKey(state, jobId, 0))) as Buffer).toString()) as ShardState;
+        expect(shard).toMatchObject({ generation: next.payload.generation, done: false });
+        expect(shard.error).toMatch(/^continuation could not be invoked: refused by FC/);
+        queue.push({ payload: next.payload, retry: next.retry + 1 });
+      }
+    }
+    expect(failures).toEqual([
+      { generation: 1, transient: true },
+      { generation: 2, transient: false },
+    ]);
+    expect(thrown).toBe(1);
+    const last = results.at(-1) as Extract<BackfillResult, { shard: number }>;
+    expect(last.status).toBe('job-done');
+    const progress = await readJobProgress(oss, state, last.jobId);
+    expect(progress?.totals.reencrypted).toBe(240);
+    expect(progress?.shards[0]?.error).toBeUndefined();
+    expect(await plaintextKeys('job-invoke-fails')).toEqual([]);
+    expect(attempts).toBe(results.filter((r) => r.status === 'continuing').length + 2);
   });
 
   it('shards split the key space and each chain checkpoints on its own; duplicates are superseded', async () => {
