@@ -169,8 +169,8 @@ export function shardLimits(job: Pick<JobRecord, 'qps' | 'concurrency' | 'shards
   return { qps, concurrency: concurrencyUnderCap(job.concurrency ?? DEFAULT_CONCURRENCY, qps) };
 }
 
-/** Invokes the next generation of a chain: FC's throttling, 5xx and network errors are retried briefly. */
-function invokeContinuation(deps: JobDeps, next: BackfillPayload): Promise<void> {
+/** Invokes a shard chain (its start or its next generation): FC's throttling, 5xx and network errors are retried briefly. */
+function invokeChain(deps: JobDeps, next: BackfillPayload): Promise<void> {
   return withRetry(() => deps.invokeSelf(next), {
     maxAttempts: 4,
     baseMs: 200,
@@ -244,7 +244,7 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     ...(inventory ? { inventory: `oss://${inventory.bucket}/${inventory.manifestKey}` } : {}),
   });
   if (shards.length === 1) return runShard(jobId, 0, 0, deps);
-  for (let i = 0; i < shards.length; i++) await deps.invokeSelf({ bucket: job.bucket, jobId, shard: i, generation: 0 });
+  for (let i = 0; i < shards.length; i++) await invokeChain(deps, { bucket: job.bucket, jobId, shard: i, generation: 0 });
   return { jobId, status: 'started', shards: shards.length };
 }
 
@@ -387,7 +387,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   const saved = await save(report.checkpoint, run, done, done ? generation : generation + 1, { changedSinceReport });
   if (!done) {
     try {
-      await invokeContinuation(deps, { bucket: job.bucket, jobId, shard, generation: generation + 1 });
+      await invokeChain(deps, { bucket: job.bucket, jobId, shard, generation: generation + 1 });
     } catch (err) {
       // Hand the chain back to this generation, so that FC's retry of this invocation (or a
       // person sending this payload again) carries on from the checkpoint. Had the
