@@ -255,7 +255,11 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   if (!range) throw new Error(`backfill job ${jobId} has no shard ${shard} (it has ${job.shards.length})`);
   const state = await readJson<ShardState>(deps.oss, deps.state.bucket, shardKey(deps.state, jobId, shard));
   if (!state) throw new Error(`backfill job ${jobId} shard ${shard} has no state object`);
-  if (state.done) return { jobId, shard, status: 'already-done', totals: state.totals, ...(state.cursor ? { cursor: state.cursor } : {}) };
+  if (state.done) {
+    // A retry of the invocation that finished the shard: the job's report may be what failed.
+    await writeReportIfDone(deps, job);
+    return { jobId, shard, status: 'already-done', totals: state.totals, ...(state.cursor ? { cursor: state.cursor } : {}) };
+  }
   if (state.generation !== generation) {
     deps.log.warn('superseded backfill invocation', { jobId, shard, generation, current: state.generation });
     return { jobId, shard, status: 'superseded' };
@@ -400,28 +404,39 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     deps.log.info('backfill continuing', { jobId, shard, generation: generation + 1, cursor: saved.cursor });
     return { jobId, shard, status: 'continuing', totals: saved.totals, ...(saved.cursor ? { cursor: saved.cursor } : {}) };
   }
-  const all = await readJobProgress(deps.oss, deps.state, jobId);
-  if (all && all.shards.every((s) => s.done)) {
-    await writeJson(deps, reportKey(deps.state, jobId), {
-      jobId,
-      bucket: job.bucket,
-      prefix: job.prefix,
-      dryRun: job.dryRun,
-      ...(job.inventory
-        ? {
-            inventory: `oss://${job.inventory.bucket}/${job.inventory.manifestKey}`,
-            changedSinceReport: all.shards.reduce((n, s) => n + (s.changedSinceReport ?? 0), 0),
-          }
-        : {}),
-      done: true,
-      totals: all.totals,
-      shards: all.shards.length,
-      finishedAt: new Date().toISOString(),
-    });
-    deps.log.info('backfill job done', { jobId, totals: all.totals });
-    return { jobId, shard, status: 'job-done', totals: all.totals };
-  }
+  const totals = await writeReportIfDone(deps, job);
+  if (totals) return { jobId, shard, status: 'job-done', totals };
   return { jobId, shard, status: 'shard-done', totals: saved.totals };
+}
+
+/**
+ * Once every shard is done, writes `<job>/report.json` unless it is there already; returns the
+ * job's totals then. Called by each shard that finishes (the last one writes the report) and
+ * by a retried invocation of a finished shard (in case writing the report is what failed).
+ */
+async function writeReportIfDone(deps: JobDeps, job: JobRecord): Promise<Totals | undefined> {
+  const all = await readJobProgress(deps.oss, deps.state, job.jobId);
+  if (!all || !all.shards.every((s) => s.done)) return undefined;
+  const key = reportKey(deps.state, job.jobId);
+  if (await deps.oss.headObject(deps.state.bucket, key)) return all.totals;
+  await writeJson(deps, key, {
+    jobId: job.jobId,
+    bucket: job.bucket,
+    prefix: job.prefix,
+    dryRun: job.dryRun,
+    ...(job.inventory
+      ? {
+          inventory: `oss://${job.inventory.bucket}/${job.inventory.manifestKey}`,
+          changedSinceReport: all.shards.reduce((n, s) => n + (s.changedSinceReport ?? 0), 0),
+        }
+      : {}),
+    done: true,
+    totals: all.totals,
+    shards: all.shards.length,
+    finishedAt: new Date().toISOString(),
+  });
+  deps.log.info('backfill job done', { jobId: job.jobId, totals: all.totals });
+  return all.totals;
 }
 
 export interface JobProgress {

@@ -20,6 +20,7 @@ import { BackfillPayloadSchema } from '../../shared/backfill/payload';
 import { FcInvokeError } from '../../shared/fc-invoke/port';
 import { memoryLogger } from '../../shared/log';
 import { OssHttpClient } from '../../shared/oss/http-client';
+import { OssRequestError } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
 import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
@@ -210,6 +211,56 @@ describe('backfill job', () => {
     expect(progress?.shards[0]?.error).toBeUndefined();
     expect(await plaintextKeys('job-invoke-fails')).toEqual([]);
     expect(attempts).toBe(results.filter((r) => r.status === 'continuing').length + 2);
+  });
+
+  it("when writing the job report fails, FC's retry of that invocation writes it", async () => {
+    await seed('job-report-fails', ['a/1', 'a/2', 'b/1', 'b/2']);
+    let failReport = true;
+    // Writing the report fails once (after the client's own retries, as far as the job can tell).
+    const flaky = new Proxy(oss, {
+      get(target, prop, receiver) {
+        if (prop === 'putObject') {
+          return async (...args: Parameters<OssHttpClient['putObject']>) => {
+            if (failReport && args[1].endsWith('/report.json')) {
+              failReport = false;
+              throw new OssRequestError(503, 'ServiceUnavailable', 'PutObject failed', 'REQ');
+            }
+            return target.putObject(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const queue: BackfillPayload[] = [BackfillPayloadSchema.parse({ bucket: 'job-report-fails', shards: 2 })];
+    const results: BackfillResult[] = [];
+    let thrown = 0;
+    while (queue.length > 0 && results.length < 50) {
+      const p = queue.shift() as BackfillPayload;
+      const deps: JobDeps = {
+        oss: flaky,
+        policy,
+        log: memoryLogger(),
+        state,
+        deadline: Date.now() + 5_000,
+        invokeSelf: async (n) => void queue.push(n),
+      };
+      try {
+        results.push(await handleBackfill(p, deps));
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'ServiceUnavailable' });
+        thrown++;
+        queue.push(p); // FC retries the failed async invocation
+      }
+    }
+    expect(thrown).toBe(1);
+    const jobId = (results[0] as Extract<BackfillResult, { status: 'started' }>).jobId;
+    expect(results.at(-1)).toMatchObject({ status: 'already-done' });
+    const report = JSON.parse(((await oss.getObject(state.bucket, reportKey(state, jobId))) as Buffer).toString()) as Record<
+      string,
+      unknown
+    >;
+    expect(report).toMatchObject({ jobId, done: true, shards: 2, totals: { reencrypted: 4 } });
   });
 
   it('shards split the key space and each chain checkpoints on its own; duplicates are superseded', async () => {
