@@ -11,6 +11,7 @@ import {
   type BucketEvent,
 } from '../../shared/events';
 import { isValidBucketName } from '../../shared/validation';
+import { anyValue, hugeNumbers, mutate, pathsOf } from '../helpers/fuzz';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'events');
 const raw = (name: string) => readFileSync(join(FIXTURES, name));
@@ -387,39 +388,6 @@ function returnsOrRefuses(input: unknown): void {
   expectWellFormed(value);
 }
 
-function pathsOf(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
-  const out = [prefix];
-  if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...prefix, Array.isArray(value) ? Number(k) : k]));
-  }
-  return out;
-}
-
-function mutate(value: unknown, path: (string | number)[], replacement: unknown, remove: boolean): unknown {
-  const copy = structuredClone(value);
-  if (path.length === 0) return replacement;
-  let cur = copy as Record<string | number, unknown>;
-  for (const seg of path.slice(0, -1)) cur = cur[seg] as Record<string | number, unknown>;
-  const last = path[path.length - 1]!;
-  if (remove) delete cur[last];
-  else cur[last] = replacement;
-  return copy;
-}
-
-const anyValue = fc.anything({
-  maxDepth: 6,
-  withBigInt: true,
-  withBoxedValues: true,
-  withDate: true,
-  withMap: true,
-  withSet: true,
-  withNullPrototype: true,
-  withObjectString: true,
-  withSparseArray: true,
-  withTypedArray: true,
-  withUnicodeString: true,
-});
-const hugeNumbers = fc.oneof(fc.double(), fc.constantFrom(Number.MAX_VALUE, 2 ** 64, 1e308, -0), fc.bigInt());
 const longStrings = fc.oneof(
   fc.string({ minLength: 1000, maxLength: 20_000 }),
   fc.constantFrom('a'.repeat(100_000), `${'x.'.repeat(5000)}oss-a.aliyuncs.com`),
