@@ -1,6 +1,7 @@
 /** Starts the local OSS server in memory and builds real ali-oss clients against it. */
 import OSS from 'ali-oss';
 import { startOssServer, type OssServer, type OssServerOptions } from '../../local/oss/server';
+import { OssHttpClient } from '../../shared/oss/http-client';
 
 export const TEST_AK = 'LTAI5tTestAccessKeyId';
 export const TEST_SECRET = 'TestSecretKeyThatMustNeverBeLogged0001';
@@ -24,6 +25,8 @@ export type OssTestClient = any;
 export interface TestOss {
   server: OssServer;
   client(opts?: ClientOptions): OssTestClient;
+  /** The project's own OssHttpClient with the test credentials (closed with the server). */
+  httpClient(): OssHttpClient;
   close(): Promise<void>;
 }
 
@@ -33,6 +36,7 @@ export async function startTestOss(options: Partial<OssServerOptions> = {}): Pro
     storage: { kind: 'memory' },
     ...options,
   });
+  const clients: OssHttpClient[] = [];
   return {
     server,
     client(opts: ClientOptions = {}): OssTestClient {
@@ -56,6 +60,18 @@ export async function startTestOss(options: Partial<OssServerOptions> = {}): Pro
         timeout: 30_000,
       } as OSS.Options);
     },
-    close: () => server.close(),
+    httpClient(): OssHttpClient {
+      const c = new OssHttpClient({
+        endpoint: server.url,
+        region: server.region,
+        credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
+      });
+      clients.push(c);
+      return c;
+    },
+    close: async () => {
+      for (const c of clients.splice(0)) c.destroy();
+      await server.close();
+    },
   };
 }

@@ -14,16 +14,9 @@ let t: TestOss;
 let oss: OssHttpClient;
 beforeAll(async () => {
   t = await startTestOss();
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: t.server.region,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-  });
+  oss = t.httpClient();
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-});
+afterAll(async () => t.close());
 
 const policy = policyFromConfig(loadConfig({}));
 

@@ -23,7 +23,7 @@ import { OssHttpClient } from '../../shared/oss/http-client';
 import { OssRequestError } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
-import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+import { startTestOss, type TestOss } from '../helpers/oss';
 
 let t: TestOss;
 let oss: OssHttpClient;
@@ -36,17 +36,10 @@ beforeAll(async () => {
       if (req.bucket !== undefined) requestTimes.set(req.bucket, [...(requestTimes.get(req.bucket) ?? []), performance.now()]);
     },
   });
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: t.server.region,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-  });
+  oss = t.httpClient();
   await t.client().putBucket(state.bucket);
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-});
+afterAll(async () => t.close());
 
 const policy = policyFromConfig(loadConfig({}));
 

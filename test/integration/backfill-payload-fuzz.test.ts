@@ -18,7 +18,7 @@ import { isValidBucketName, objectKeyProblem } from '../../shared/validation';
 import { loadConfig } from '../../shared/validation/config';
 import { edgeKeys, hugeNumbers } from '../helpers/fuzz';
 import { writeInventoryReport } from '../helpers/inventory';
-import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+import { startTestOss, type TestOss } from '../helpers/oss';
 
 const SOURCE = 'fuzz-source';
 const REPORTS = 'fuzz-reports';
@@ -38,11 +38,7 @@ beforeAll(async () => {
       if (req.key !== undefined && objectKeyProblem(req.key) !== undefined) badRequests.push(`key ${JSON.stringify(req.key)}`);
     },
   });
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: t.server.region,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-  });
+  oss = t.httpClient();
   for (const b of [SOURCE, REPORTS, state.bucket]) await t.client().putBucket(b);
   const etags: string[] = [];
   for (const k of KEYS) etags.push((await oss.putObject(SOURCE, k, Buffer.from(k))).etag);
@@ -55,10 +51,7 @@ beforeAll(async () => {
     },
   );
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-});
+afterAll(async () => t.close());
 
 /** Each field: mostly a value that works here, sometimes an edge case. */
 const bucket = fc.oneof(

@@ -15,22 +15,15 @@ import {
 } from '../../shared/backfill/shards';
 import { compareKeys } from '../../shared/key-order';
 import { OssHttpClient } from '../../shared/oss/http-client';
-import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+import { startTestOss, type TestOss } from '../helpers/oss';
 
 let t: TestOss;
 let oss: OssHttpClient;
 beforeAll(async () => {
   t = await startTestOss();
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: t.server.region,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-  });
+  oss = t.httpClient();
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-});
+afterAll(async () => t.close());
 
 async function seed(bucket: string, keys: string[]): Promise<void> {
   await t.client().putBucket(bucket);

@@ -13,7 +13,7 @@ import {
 } from '../../shared/backfill/inventory';
 import { OssHttpClient } from '../../shared/oss/http-client';
 import { aliOssInventorySource, shuffledSchema, writeInventoryReport, type InventoryObject } from '../helpers/inventory';
-import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+import { startTestOss, type TestOss } from '../helpers/oss';
 
 const DEST = 'inventory-reports';
 const SRC = 'big-source';
@@ -23,17 +23,10 @@ let t: TestOss;
 let oss: OssHttpClient;
 beforeAll(async () => {
   t = await startTestOss();
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: t.server.region,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-  });
+  oss = t.httpClient();
   await t.client().putBucket(DEST);
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-});
+afterAll(async () => t.close());
 
 /** 20,000 objects, 1% (every 100th) not encrypted; awkward keys sprinkled in. */
 function objects(): InventoryObject[] {

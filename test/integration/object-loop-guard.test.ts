@@ -10,22 +10,15 @@ import { OssHttpClient } from '../../shared/oss/http-client';
 import type { OssPort } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
-import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+import { startTestOss, type TestOss } from '../helpers/oss';
 
 let t: TestOss;
 let oss: OssHttpClient;
 beforeAll(async () => {
   t = await startTestOss();
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: t.server.region,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-  });
+  oss = t.httpClient();
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-});
+afterAll(async () => t.close());
 
 it('a copy that did not verify is not copied again when its own CompleteMultipartUpload event arrives', async () => {
   const c = t.client({ bucket: 'loop' });

@@ -19,16 +19,9 @@ const seen: Array<OssRequest & { requestId: string }> = [];
 
 beforeAll(async () => {
   t = await startTestOss({ onRequest: (req, requestId) => seen.push({ ...req, headers: { ...req.headers }, requestId }) });
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: t.server.region,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-  });
+  oss = t.httpClient();
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-});
+afterAll(async () => t.close());
 
 const policy = (env: Record<string, string> = {}): Policy => policyFromConfig(loadConfig(env));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
