@@ -247,6 +247,16 @@ function signatureOf(authorization: string): string | undefined {
   return colon >= 0 ? authorization.slice(colon + 1) : undefined;
 }
 
+/** A request without a (complete) answer: -2 ClientTimeout when `timeout` says how, else -1 NetworkError. */
+function noAnswer(c: Call, e: Error & { code?: string }, timeout: string | undefined, secrets: readonly string[]): OssRequestError {
+  if (timeout !== undefined) return new OssRequestError(-2, 'ClientTimeout', `OSS ${c.op} on ${where(c)}: ${timeout}`);
+  return new OssRequestError(
+    -1,
+    'NetworkError',
+    redact(`OSS ${c.op} on ${where(c)} failed: ${e.code ?? 'network error'}: ${e.message}`, secrets),
+  );
+}
+
 function where(c: Call): string {
   if (c.bucket === undefined) return 'the service';
   return c.key === undefined ? `bucket ${c.bucket}` : `oss://${c.bucket}/${c.key}`;
@@ -601,13 +611,7 @@ export class OssHttpClient implements OssPort {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        const err = timedOut
-          ? new OssRequestError(-2, 'ClientTimeout', `OSS ${c.op} on ${where(c)}: no response headers after ${this.timeoutMs} ms`)
-          : new OssRequestError(
-              -1,
-              'NetworkError',
-              redact(`OSS ${c.op} on ${where(c)} failed: ${e.code ?? 'network error'}: ${e.message}`, secrets),
-            );
+        const err = noAnswer(c, e, timedOut ? `no response headers after ${this.timeoutMs} ms` : undefined, secrets);
         report(err.status);
         reject(err);
       };
@@ -721,13 +725,7 @@ export class OssHttpClient implements OssPort {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        const err = timedOut
-          ? new OssRequestError(-2, 'ClientTimeout', `OSS ${c.op} on ${where(c)} timed out after ${this.timeoutMs} ms`)
-          : new OssRequestError(
-              -1,
-              'NetworkError',
-              redact(`OSS ${c.op} on ${where(c)} failed: ${e.code ?? 'network error'}: ${e.message}`, secrets),
-            );
+        const err = noAnswer(c, e, timedOut ? `timed out after ${this.timeoutMs} ms` : undefined, secrets);
         report(err.status);
         reject(err);
       };
