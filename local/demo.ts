@@ -24,7 +24,7 @@ const sse = (h: Headers): string =>
 
 async function rule(client: OSS, bucket: string): Promise<string> {
   try {
-    // @types/ali-oss lacks the bucket-encryption methods (OSS-FACTS §6).
+    // @types/ali-oss lacks the bucket-encryption methods. See docs/oss-behaviour.md#ali-oss-quirks.
     const res = (
       await (client as unknown as { getBucketEncryption(b: string): Promise<{ encryption: Record<string, string> }> }).getBucketEncryption(
         bucket,

@@ -1,7 +1,8 @@
 /**
- * What a Function Compute handler gets (OSS-FACTS §3) and what every oss-sse function
+ * What a Function Compute handler gets and what every oss-sse function
  * builds from it: validated configuration (once, at cold start), the OSS client, a
  * scrubbing logger, and the invocation's deadline.
+ * See docs/oss-behaviour.md#function-compute-runtime.
  */
 import { checkSseKey, createKmsPort, type KmsPort } from './kms';
 import type { Credentials } from './signing';

@@ -10,15 +10,12 @@
  *   fc2's invokeFunction sends); the service name is not checked: the runtime has none.
  * Header `x-fc-invocation-type`: `Sync` (default) or `Async`.
  *
- * Answers, as FC gives them (FC API reference InvokeFunction and error codes; fc-nodejs-sdk's
- * tests against the real service): every response carries `x-fc-request-id`;
- * sync → 200 with the handler's output as the body; a failed handler → 200 with
- * `x-fc-error-type: UnhandledInvocationError` and `{ errorMessage, errorType, stackTrace }`
- * (application/json); async → 202 with an empty body once the event is queued; refusals →
- * 4xx/5xx with `{ ErrorCode, ErrorMessage, RequestId }`, the fields fc2 reads. The body also
- * carries `Code` and `Message`, the 2023-03-30 Error structure's names (FC 3.0 API "Error"),
- * so an @alicloud/fc20230330 client reads the same error: which of the two shapes the real
- * 2023-03-30 endpoint sends is UNCONFIRMED.
+ * Answers, as FC gives them: every response carries `x-fc-request-id`; sync → 200 with the
+ * handler's output; a failed handler → 200 with `x-fc-error-type: UnhandledInvocationError`
+ * and `{ errorMessage, errorType, stackTrace }`; async → 202, empty, once queued; refusals →
+ * 4xx/5xx with both `{ ErrorCode, ErrorMessage }` (fc2) and `{ Code, Message }` (2023-03-30),
+ * since which one the real endpoint sends is UNCONFIRMED.
+ * See docs/oss-behaviour.md#function-compute-invoke-api.
  */
 import { randomUUID } from 'node:crypto';
 import { listenLoopback } from '../listen';
@@ -204,8 +201,8 @@ export async function startFcServer(options: FcServerOptions): Promise<FcServer>
       if (claimedAccount !== undefined && claimedAccount !== accountId) {
         throw new FcServiceError(403, 'AccessDenied', `the account '${claimedAccount}' in x-fc-account-id does not own this endpoint`);
       }
-      // The signature covers the Content-MD5 header, not the bytes: check those here.
-      // UNCONFIRMED that FC checks it; the stricter reading.
+      // The signature covers the Content-MD5 header, not the bytes: check those here (UNCONFIRMED
+      // that FC does; the stricter reading, docs/oss-behaviour.md#function-compute-invoke-api).
       const md5 = firstHeader(req.headers['content-md5']);
       if (md5 !== undefined && md5 !== '' && !fcContentMd5Matches(md5, body)) {
         throw Errors.invalidArgument('the Content-MD5 header does not match the request body');
@@ -249,8 +246,7 @@ export async function startFcServer(options: FcServerOptions): Promise<FcServer>
         return;
       }
       status = 200;
-      // UNCONFIRMED content type for event functions' results; FC's own local emulator
-      // (devsapp fc-local-invoke) answers application/octet-stream, and clients must not rely on it.
+      // The result's content type is UNCONFIRMED; see docs/oss-behaviour.md#function-compute-invoke-api.
       send(res, 200, requestId, resultBody(result), { 'content-type': 'application/octet-stream' });
     } catch (e) {
       const err = e instanceof FcServiceError ? e : Errors.internal();

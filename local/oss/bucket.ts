@@ -145,7 +145,7 @@ export async function putBucketAcl(ctx: RequestContext): Promise<void> {
   send(ctx, 200, {});
 }
 
-/** OSS validates the rule's shape but not that a KMS key exists (OSS-FACTS §5). */
+/** OSS validates the rule's shape but not that a KMS key exists. See docs/oss-behaviour.md#bucket-encryption-api. */
 export async function putBucketEncryption(ctx: RequestContext): Promise<void> {
   const b = ctx.store.bucket(ctx.oss.bucket);
   const rule = parseXmlBody(await readSmallBody(ctx, 64 * 1024), 'ServerSideEncryptionRule');
@@ -204,7 +204,7 @@ export async function getBucketVersioning(ctx: RequestContext): Promise<void> {
   sendXml(ctx, toXml('VersioningConfiguration', b.versioning ? { Status: b.versioning } : {}));
 }
 
-/** The ActionTrail record EventBridge carries for a bucket API call (OSS-FACTS §2). */
+/** The ActionTrail record EventBridge carries for a bucket API call. See docs/oss-behaviour.md#bucket-creation-events. */
 function actionTrail(ctx: RequestContext, eventName: string): Record<string, unknown> {
   const region = ctx.settings.region;
   return {

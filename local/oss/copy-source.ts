@@ -58,7 +58,7 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
   }
   checkCopyConditions(ctx, version);
   if (version.objectType === 'Appendable') {
-    // Stricter reading of OSS-FACTS §4: appendable objects cannot be copied at all.
+    // Stricter reading: appendable objects cannot be copied at all. See docs/oss-behaviour.md#objects-and-re-encryption.
     throw new OssError(
       400,
       'OperationNotSupported',

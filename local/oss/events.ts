@@ -1,7 +1,8 @@
 /**
  * Events the local OSS server publishes after successful writes, shaped like the ones
- * Function Compute and EventBridge deliver (OSS-FACTS §1–2), for in-process subscribers
- * (the local runtime wires them to the functions).
+ * Function Compute and EventBridge deliver, for in-process subscribers (the local runtime
+ * wires them to the functions). See docs/oss-behaviour.md#oss-trigger-events and
+ * docs/oss-behaviour.md#bucket-creation-events.
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';

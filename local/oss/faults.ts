@@ -8,7 +8,7 @@
  * 1. QPS limit: a token bucket of `qpsLimit` tokens refilled at `qpsLimit` per second is
  *    taken from on arrival; a request finding it empty is refused with 503 —
  *    MetaOperationQpsLimitExceeded for bucket-level requests, TotalQpsLimitExceeded for
- *    object-level ones (OSS-FACTS "Limits") — and nothing is done.
+ *    object-level ones (docs/oss-behaviour.md#limits) — and nothing is done.
  * 2. Latency: `latencyMs` plus a uniform jitter in [0, jitterMs).
  * 3. Faults: with the kind's rate, one of
  *    - `qps503`      503 TotalQpsLimitExceeded (object-level requests only),
@@ -178,7 +178,7 @@ function prng(seed: number): () => number {
 const zeroCounts = (): Record<FaultKind, number> => ({ qps503: 0, meta503: 0, internal500: 0, reset: 0, slow: 0 });
 
 function throttled(level: 'object' | 'bucket'): OssError {
-  // Wording is the local stack's; the codes are OSS's (OSS-FACTS "Limits").
+  // Wording is the local stack's; the codes are OSS's. See docs/oss-behaviour.md#limits.
   return level === 'bucket'
     ? new OssError(503, 'MetaOperationQpsLimitExceeded', 'Please reduce your request rate of bucket-level operations.')
     : new OssError(503, 'TotalQpsLimitExceeded', 'Please reduce your request rate.');

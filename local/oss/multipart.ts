@@ -1,8 +1,9 @@
 /**
  * Multipart upload APIs of the local OSS server: Initiate, UploadPart, UploadPartCopy,
  * Complete, Abort, ListParts and ListMultipartUploads. The re-encryption path depends on
- * these for objects above the CopyObject limit, so they follow OSS (OSS-FACTS §4) and what
- * ali-oss 6.23.0 parses (lib/common/multipart.js, multipart-copy.js, managed-upload.js).
+ * these for objects above the CopyObject limit, so they follow OSS and what ali-oss 6.23.0
+ * parses (lib/common/multipart.js, multipart-copy.js, managed-upload.js).
+ * See docs/oss-behaviour.md#objects-and-re-encryption.
  */
 import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -58,7 +59,7 @@ function partNumberParam(ctx: RequestContext): number {
   return Number(raw);
 }
 
-/** Real OSS refuses SSE headers on UploadPart / UploadPartCopy: encryption is fixed at Initiate (OSS-FACTS §6). */
+/** Real OSS refuses SSE headers on UploadPart / UploadPartCopy: encryption is fixed at Initiate. See docs/oss-behaviour.md#ali-oss-quirks. */
 function refuseSseHeaders(ctx: RequestContext): void {
   for (const name of Object.keys(ctx.oss.headers)) {
     if (name.startsWith('x-oss-server-side-encryption') || name.startsWith('x-oss-server-side-data-encryption')) {
@@ -183,7 +184,7 @@ export async function uploadPartCopy(ctx: ObjectContext): Promise<void> {
   const source = resolveCopySource(ctx);
   const src = source.version;
   if (src.objectType === 'Symlink') {
-    // UNCONFIRMED whether OSS follows the link here; a part cannot be a link, so refuse (stricter reading).
+    // A part cannot be a link: OSS refuses it (EC 0042-00000308). See docs/oss-behaviour.md#objects-and-re-encryption.
     throw new OssError(400, 'OperationNotSupported', 'The source object is a symlink and cannot be copied into a part.');
   }
   const { start, end } = copyRange(ctx, src.size);

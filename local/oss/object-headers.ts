@@ -70,14 +70,8 @@ export function requestedSse(ctx: RequestContext, bucket: BucketRecord): Sse | u
   return withKmsKey(ctx, checkSse(algorithm, keyId, dataEncryption, ctx.settings.defaultKmsKeyId));
 }
 
-/*
- * OSS errors for an SSE-KMS write whose CMK KMS cannot use. Sources: the OSS error pages
- * "HTTP status code 404" (KeyNotFound, "The specified parameter KMS keyId is not found")
- * and "HTTP status code 409" (KeyDisabled / KeyPendingDeletion, "The request was rejected
- * because the key state is …"), and the EC pages 0005-00000208 (CMK id not found in KMS),
- * 0005-00000214 (key disabled, 409) and 0005-00000215 (key pending deletion, 409). That
- * 0005-00000208 is the EC of the 404 KeyNotFound is our pairing: UNCONFIRMED.
- */
+// OSS's errors for an SSE-KMS write whose CMK KMS cannot use (the 404's EC is UNCONFIRMED).
+// See docs/oss-behaviour.md#objects-and-re-encryption.
 const kmsKeyNotFound = () => new OssError(404, 'KeyNotFound', 'The specified parameter KMS keyId is not found', {}, '0005-00000208');
 const kmsKeyDisabled = () =>
   new OssError(409, 'KeyDisabled', 'The request was rejected because the key state is Disabled', {}, '0005-00000214');
@@ -86,8 +80,8 @@ const kmsKeyPendingDeletion = () =>
 
 /**
  * With a KMS attached (settings.kms), an SSE-KMS write needs a key that KMS knows and has
- * Enabled; the object then records the key's real id, since OSS must find the CMK again to
- * decrypt, whatever alias named it (what real OSS echoes for an alias is UNCONFIRMED).
+ * Enabled; the object then records the key's real id, whatever alias named it (UNCONFIRMED:
+ * see docs/oss-behaviour.md#objects-and-re-encryption).
  * One map lookup, and only for KMS writes: the hot path stays cheap.
  */
 function withKmsKey(ctx: RequestContext, sse: Sse): Sse {

@@ -345,8 +345,8 @@ export async function deleteMultipleObjects(ctx: RequestContext): Promise<void> 
 
 /**
  * CopyObject. SSE comes from the request headers or the bucket default, never from the
- * source (OSS-FACTS §4). Storage class and ACL are not carried over unless sent (the
- * stricter reading of an UNCONFIRMED behaviour: the caller must send what it wants kept).
+ * source. Storage class and ACL are not carried over unless sent (the stricter reading of an
+ * UNCONFIRMED behaviour). See docs/oss-behaviour.md#objects-and-re-encryption.
  */
 export async function copyObject(ctx: ObjectContext): Promise<void> {
   checkKey(ctx.oss.key);

@@ -4,7 +4,7 @@
  * types are the single description of what crosses the thread boundary.
  */
 
-/** FC's error body: what a failed invocation reports (OSS-FACTS §3). */
+/** FC's error body: what a failed invocation reports. See docs/oss-behaviour.md#function-compute-runtime. */
 export interface WireError {
   errorMessage: string;
   errorType: string;

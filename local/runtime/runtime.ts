@@ -1,8 +1,8 @@
 /**
- * An FC-like runtime for nodejs20 bundles (OSS-FACTS §3): each function runs in its own
- * worker thread with its own environment, gets `handler(event: Buffer, context)` calls,
- * and async invocations are retried with exponential backoff like FC's
- * asyncInvokeConfig.maxAsyncRetryAttempts, ending in a failure record.
+ * An FC-like runtime for nodejs20 bundles: each function runs in its own worker thread with
+ * its own environment, gets `handler(event: Buffer, context)` calls, and async invocations
+ * are retried with exponential backoff like FC's asyncInvokeConfig.maxAsyncRetryAttempts,
+ * ending in a failure record. See docs/oss-behaviour.md#function-compute-runtime.
  */
 import { randomUUID } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';

@@ -7,12 +7,9 @@
  * The SDK is imported on first use, not at module load: fc2 requires ali-oss, axios and ws at
  * load time, and the backfill function only invokes when it continues itself or fans out.
  *
- * What comes back (FC API reference "InvokeFunction"; fc-nodejs-sdk's tests against the real
- * service): sync → the function's output as the body, with x-fc-request-id; a failed
- * function → still 2xx, with `x-fc-error-type` (UnhandledInvocationError /
- * HandledInvocationError) and a JSON body `{ errorMessage, errorType, stackTrace }`; async →
- * 202 with an empty body; a refused request → 4xx/5xx, which fc2 throws as
- * `FC<ErrorCode>Error` with `code` = the body's ErrorCode.
+ * What comes back: sync → the output; a failed function → 2xx with `x-fc-error-type` and
+ * `{ errorMessage, errorType, stackTrace }`; async → 202; a refusal → 4xx/5xx, which fc2
+ * throws as `FC<ErrorCode>Error`. See docs/oss-behaviour.md#function-compute-invoke-api.
  */
 import type * as Fc2Sdk from '@alicloud/fc2';
 import type { Credentials } from '../signing/oss';
