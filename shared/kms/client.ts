@@ -67,7 +67,7 @@ export function toKmsError(e: unknown, creds?: Credentials, endpoint?: string): 
     const requestId = typeof data.RequestId === 'string' ? data.RequestId : undefined;
     const message = redact(typeof data.Message === 'string' ? data.Message : rawMessage, creds);
     const transient = status >= 500 || data.Code.startsWith('Throttling') || data.Code.startsWith('ServiceUnavailable');
-    return new KmsError(data.Code, message, requestId, Number.isNaN(status) ? undefined : status, transient);
+    return new KmsError(data.Code, message, { requestId, status: Number.isNaN(status) ? undefined : status, transient });
   }
   // No KMS answer: connection refused/reset, DNS, timeouts. Keep only the error's name and
   // code: the SDK's messages quote the request URL (signed query with AccessKeyId and
@@ -75,19 +75,15 @@ export function toKmsError(e: unknown, creds?: Credentials, endpoint?: string): 
   const name = typeof err.name === 'string' ? err.name : 'Error';
   const code = name === 'RequestTimeoutError' ? 'Timeout' : 'NetworkError';
   const detail = typeof err.code === 'string' && /^[A-Z0-9_]+$/.test(err.code) ? err.code : name;
-  return new KmsError(
-    code,
-    `KMS request failed before a response${endpoint ? ` from ${endpoint}` : ''}: ${detail}`,
-    undefined,
-    undefined,
-    true,
-  );
+  return new KmsError(code, `KMS request failed before a response${endpoint ? ` from ${endpoint}` : ''}: ${detail}`, { transient: true });
 }
 
 function toKeyInfo(res: KmsSdk.DescribeKeyResponse): KeyInfo {
   const m = res.keyMetadata;
   if (!m?.keyId || !m.keyState || !m.keyUsage) {
-    throw new KmsError('InvalidResponse', 'DescribeKey answered without KeyMetadata.KeyId/KeyState/KeyUsage.', res.requestId);
+    throw new KmsError('InvalidResponse', 'DescribeKey answered without KeyMetadata.KeyId/KeyState/KeyUsage.', {
+      requestId: res.requestId,
+    });
   }
   const info: KeyInfo = {
     keyId: m.keyId,

@@ -38,17 +38,29 @@ export interface KmsPort {
  */
 export class KmsError extends Error {
   override readonly name = 'KmsError';
+  readonly requestId: string | undefined;
+  /** HTTP status when KMS answered. */
+  readonly status: number | undefined;
+  /** Worth retrying: throttling, 5xx, network and timeouts. */
+  readonly transient: boolean;
   constructor(
     readonly code: string,
     message: string,
-    readonly requestId?: string,
-    /** HTTP status when KMS answered. */
-    readonly status?: number,
-    /** Worth retrying: throttling, 5xx, network and timeouts. */
-    readonly transient = false,
+    details: KmsErrorDetails = {},
   ) {
     super(message);
+    this.requestId = details.requestId;
+    this.status = details.status;
+    this.transient = details.transient ?? false;
   }
+}
+
+/** What is known about a KMS failure besides its code and message. */
+export interface KmsErrorDetails {
+  requestId?: string;
+  status?: number;
+  /** Default false. */
+  transient?: boolean;
 }
 
 export const KMS_NOT_FOUND_CODES: ReadonlySet<string> = new Set(['Forbidden.KeyNotFound', 'Forbidden.AliasNotFound']);
