@@ -78,7 +78,7 @@ function scrubError(e: FcInvokeError, creds: Credentials | undefined): FcInvokeE
   const trace = e.detail?.stackTrace?.map((l) => redact(l, creds));
   if (message === e.message && trace?.join('\n') === e.detail?.stackTrace?.join('\n')) return e;
   const detail = e.detail ? { ...e.detail, ...(trace ? { stackTrace: trace } : {}) } : undefined;
-  return new FcInvokeError(e.code, message, e.requestId, e.status, e.transient, detail);
+  return new FcInvokeError(e.code, message, { requestId: e.requestId, status: e.status, transient: e.transient, detail });
 }
 
 /** Any failure → FcInvokeError with FC's code and no credentials. */
@@ -95,23 +95,19 @@ export function toFcInvokeError(e: unknown, creds?: Credentials, endpoint?: stri
     // A body without ErrorCode (e.g. the 2023-03-30 `{ Code, Message }` shape) leaves fc2 without a code.
     const code = typeof err.code === 'string' && err.code !== '' ? err.code : 'UnknownError';
     const transient = status >= 500 || status === 429 || TRANSIENT_CODES.has(code);
-    return new FcInvokeError(code, redact(fcMessage, creds), requestId, status, transient);
+    return new FcInvokeError(code, redact(fcMessage, creds), { requestId, status, transient });
   }
   if (e instanceof SyntaxError) {
     // fc2 JSON.parse()s any application/json body; a broken one lands here.
-    return new FcInvokeError('InvalidResponse', 'FC answered with a body that is not valid JSON', undefined, undefined, true);
+    return new FcInvokeError('InvalidResponse', 'FC answered with a body that is not valid JSON', { transient: true });
   }
   // No FC answer: connection refused/reset, DNS, timeouts. Keep only the error's name and
   // code; httpx appends the request URL to these messages, fc2 wraps nothing else.
   const code = name === 'RequestTimeoutError' ? 'Timeout' : 'NetworkError';
   const detail = typeof err.code === 'string' && /^[A-Z0-9_]+$/.test(err.code) ? err.code : name;
-  return new FcInvokeError(
-    code,
-    `FC request failed before a response${endpoint ? ` from ${endpoint}` : ''}: ${detail}`,
-    undefined,
-    undefined,
-    true,
-  );
+  return new FcInvokeError(code, `FC request failed before a response${endpoint ? ` from ${endpoint}` : ''}: ${detail}`, {
+    transient: true,
+  });
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -157,9 +153,13 @@ function functionError(errorType: string, data: unknown, requestId: string): FcI
   const message =
     typeof obj.errorMessage === 'string' ? obj.errorMessage : typeof body === 'string' ? body : `the function failed (${errorType})`;
   const stackTrace = Array.isArray(obj.stackTrace) ? obj.stackTrace.filter((l): l is string => typeof l === 'string') : undefined;
-  return new FcInvokeError(errorType, message, requestId || undefined, 200, false, {
-    ...(typeof obj.errorType === 'string' ? { errorType: obj.errorType } : {}),
-    ...(stackTrace ? { stackTrace } : {}),
+  return new FcInvokeError(errorType, message, {
+    requestId: requestId || undefined,
+    status: 200,
+    detail: {
+      ...(typeof obj.errorType === 'string' ? { errorType: obj.errorType } : {}),
+      ...(stackTrace ? { stackTrace } : {}),
+    },
   });
 }
 

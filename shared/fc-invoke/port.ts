@@ -27,20 +27,41 @@ export interface FcInvoker {
 export class FcInvokeError extends Error {
   override readonly name = 'FcInvokeError';
 
+  readonly requestId: string | undefined;
+  /** HTTP status of FC's answer; undefined when there was none. */
+  readonly status: number | undefined;
+  /** Worth retrying: throttling, 5xx, no answer. A failed function is not (FC retries async ones itself). */
+  readonly transient: boolean;
+  /** For a failed function: its errorType and stackTrace as FC reported them. */
+  readonly detail: FunctionErrorDetail | undefined;
+
   constructor(
     /** FC's ErrorCode, the x-fc-error-type of a failed function, or NetworkError / Timeout / InvalidResponse / InvalidArgument. */
     readonly code: string,
     message: string,
-    readonly requestId?: string,
-    /** HTTP status of FC's answer; undefined when there was none. */
-    readonly status?: number,
-    /** Worth retrying: throttling, 5xx, no answer. A failed function is not (FC retries async ones itself). */
-    readonly transient = false,
-    /** For a failed function: its errorType and stackTrace as FC reported them. */
-    readonly detail?: { errorType?: string; stackTrace?: string[] },
+    details: FcInvokeErrorDetails = {},
   ) {
     super(message);
+    this.requestId = details.requestId;
+    this.status = details.status;
+    this.transient = details.transient ?? false;
+    this.detail = details.detail;
   }
+}
+
+/** What FC reported about a function that failed. */
+export interface FunctionErrorDetail {
+  errorType?: string;
+  stackTrace?: string[];
+}
+
+/** What is known about an invoke failure besides its code and message. */
+export interface FcInvokeErrorDetails {
+  requestId?: string;
+  status?: number;
+  /** Default false. */
+  transient?: boolean;
+  detail?: FunctionErrorDetail;
 }
 
 /**

@@ -169,7 +169,11 @@ describe('backfill job', () => {
         const fail = p.generation === 1 && failures.length === 0 ? true : p.generation === 2 && failures.length === 1 ? false : undefined;
         if (fail !== undefined) {
           failures.push({ generation: p.generation, transient: fail });
-          throw new FcInvokeError(fail ? 'TooManyRequests' : 'AccessDenied', 'refused by FC', 'req-1', fail ? 429 : 403, fail);
+          throw new FcInvokeError(fail ? 'TooManyRequests' : 'AccessDenied', 'refused by FC', {
+            requestId: 'req-1',
+            status: fail ? 429 : 403,
+            transient: fail,
+          });
         }
         queue.push({ payload: p, retry: 0 });
       },
