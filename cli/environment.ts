@@ -42,12 +42,12 @@ export interface CloudOptions {
   compliance?: string;
 }
 
-/** --region / --endpoint and the policy flags, on any command that needs them. */
-export function withCloudOptions(cmd: Command, policyFlags = true): Command {
+/** --region / --endpoint and, unless `policyFlags: false`, the policy flags, on any command that needs them. */
+export function withCloudOptions(cmd: Command, opts: { policyFlags: boolean } = { policyFlags: true }): Command {
   cmd
     .option('--region <region>', 'region, e.g. cn-hangzhou (default $ALIBABA_CLOUD_REGION_ID)')
     .option('--endpoint <url>', "OSS endpoint URL or host[:port] (default $OSS_ENDPOINT, else the region's public endpoint)");
-  if (policyFlags) {
+  if (opts.policyFlags) {
     cmd
       .addOption(
         new Option('--algorithm <alg>', 'SSE algorithm the policy demands (default $SSE_ALGORITHM or AES256)').choices([

@@ -20,7 +20,9 @@ export function bucketCommand(): Command {
   const cmd = new Command('bucket').description("read, set or delete a bucket's default encryption rule");
 
   cmd.addCommand(
-    withCloudOptions(new Command('get').argument('<bucket>').description("print the bucket's default encryption rule as JSON"), false)
+    withCloudOptions(new Command('get').argument('<bucket>').description("print the bucket's default encryption rule as JSON"), {
+      policyFlags: false,
+    })
       .addHelpText('after', '\nExample:\n  oss-sse bucket get my-bucket --region cn-hangzhou')
       .action(async (bucket: string, opts: CloudOptions) => {
         const { oss } = cloudContext(opts);
@@ -53,7 +55,7 @@ export function bucketCommand(): Command {
   );
 
   cmd.addCommand(
-    withCloudOptions(new Command('delete').argument('<bucket>').description('delete the default encryption rule'), false)
+    withCloudOptions(new Command('delete').argument('<bucket>').description('delete the default encryption rule'), { policyFlags: false })
       .addHelpText('after', '\nExample:\n  oss-sse bucket delete my-bucket')
       .action(async (bucket: string, opts: CloudOptions) => {
         const { oss } = cloudContext(opts);

@@ -6,7 +6,7 @@ import { BucketNameSchema } from '../../shared/validation/names';
 import { CliError, cloudContext, credentialsFromEnv, EXIT, regionFrom, withCloudOptions, type CloudOptions } from '../environment';
 
 export function invokeCommand(): Command {
-  return withCloudOptions(new Command('invoke'), false)
+  return withCloudOptions(new Command('invoke'), { policyFlags: false })
     .argument('<function-name>', 'e.g. oss-sse-backfill')
     .description('invoke a deployed function through Function Compute; prints its result (sync) or the request id (--async)')
     .requiredOption('--payload <json>', 'the event, as JSON')
@@ -44,7 +44,7 @@ export function invokeCommand(): Command {
 }
 
 export function statusCommand(): Command {
-  return withCloudOptions(new Command('status'), false)
+  return withCloudOptions(new Command('status'), { policyFlags: false })
     .argument('<job-id>')
     .description("print a backfill job's progress per shard and in total, from its state objects")
     .addOption(new Option('--state-bucket <bucket>', 'bucket holding the job state (default $STATE_BUCKET)'))
