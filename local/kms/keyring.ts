@@ -205,12 +205,22 @@ export class KeyRing {
     return [...this.aliases].map(([aliasName, keyId]) => ({ aliasName, keyId, aliasArn: this.arnPrefix + aliasName }));
   }
 
-  /** EnableKey / DisableKey: only between Enabled and Disabled, as KMS's key-state table allows. */
-  setEnabled(ref: string, enabled: boolean): KmsKey {
+  /** EnableKey. */
+  enableKey(ref: string): KmsKey {
+    return this.switchKey(ref, 'Enabled');
+  }
+
+  /** DisableKey. */
+  disableKey(ref: string): KmsKey {
+    return this.switchKey(ref, 'Disabled');
+  }
+
+  /** Only between Enabled and Disabled, as KMS's key-state table allows. */
+  private switchKey(ref: string, state: 'Enabled' | 'Disabled'): KmsKey {
     const key = this.resolve(ref);
     if (key.state === 'PendingDeletion') throw KmsErrors.pendingDeletion();
     if (key.state === 'PendingImport') throw KmsErrors.pendingImport();
-    key.state = enabled ? 'Enabled' : 'Disabled';
+    key.state = state;
     return key;
   }
 

@@ -168,12 +168,12 @@ const ACTIONS: Record<string, Action> = {
   },
 
   EnableKey: (p, ring) => {
-    ring.setEnabled(required(p, 'KeyId'), true);
+    ring.enableKey(required(p, 'KeyId'));
     return {};
   },
 
   DisableKey: (p, ring) => {
-    ring.setEnabled(required(p, 'KeyId'), false);
+    ring.disableKey(required(p, 'KeyId'));
     return {};
   },
 

@@ -98,12 +98,15 @@ export interface FaultRequest {
   requestId: string;
 }
 
+/** What a client got: an HTTP status, or no answer at all (connection reset, or the client was gone). */
+export type Answered = number | 'no-answer';
+
 /**
  * What the server does with a request: handle it (then, if `finish` is given, call it once
- * the handler has answered: it sends the faulted answer and returns the status sent, 0 for
- * none), or not (the connection was reset or the client is gone).
+ * the handler has answered: it sends the faulted answer and says what was sent), or not, and
+ * answer nothing (the connection was reset or the client is gone).
  */
-export type Admission = { handle: true; finish?: () => Promise<number> } | { handle: false; status: number };
+export type Admission = { handle: true; finish?: () => Promise<Answered> } | { handle: false };
 
 const HANDLE: Admission = { handle: true };
 const JOURNAL_LIMIT = 20_000;
@@ -217,7 +220,7 @@ function resetConnection(req: IncomingMessage): void {
  * discarded (so another answer, or none, can be sent). Only write answers are held: small
  * XML documents or empty bodies.
  */
-function holdResponse(res: ServerResponse): { release(): number; discard(): void } {
+function holdResponse(res: ServerResponse): { release(): Answered; discard(): void } {
   const original = { writeHead: res.writeHead, write: res.write, end: res.end };
   let head: unknown[] | undefined;
   const chunks: Buffer[] = [];
@@ -254,9 +257,9 @@ function holdResponse(res: ServerResponse): { release(): number; discard(): void
     res.end = original.end;
   };
   return {
-    release(): number {
+    release(): Answered {
       restore();
-      if (res.destroyed) return 0;
+      if (res.destroyed) return 'no-answer';
       if (head) Reflect.apply(original.writeHead, res, head);
       if (ended) res.end(Buffer.concat(chunks));
       else if (chunks.length > 0) res.write(Buffer.concat(chunks));
@@ -346,7 +349,7 @@ export class FaultInjector {
       switch (kind) {
         case 'reset':
           resetConnection(req);
-          return { handle: false, status: 0 };
+          return { handle: false };
         case 'slow':
           await pause(this.slowMs, res);
           // A client that gave up never sees this request land later, behind its retry.
@@ -363,7 +366,7 @@ export class FaultInjector {
           return await this.finish(kind, held, req, res, sendError);
         } catch {
           // Answering a connection that broke meanwhile: nothing more can be sent.
-          return 0;
+          return 'no-answer';
         }
       },
     };
@@ -375,17 +378,17 @@ export class FaultInjector {
     req: IncomingMessage,
     res: ServerResponse,
     sendError: (err: OssError) => void,
-  ): Promise<number> {
+  ): Promise<Answered> {
     switch (kind) {
       case 'reset':
         held.discard();
         resetConnection(req);
-        return 0;
+        return 'no-answer';
       case 'slow':
         await pause(this.slowMs, res);
         if (gone(req, res)) {
           held.discard();
-          return 0;
+          return 'no-answer';
         }
         return held.release();
       default: {
@@ -400,7 +403,7 @@ export class FaultInjector {
   private drop(r: FaultRequest): Admission {
     this.stats.dropped++;
     this.note(r, 'dropped', 'before');
-    return { handle: false, status: 0 };
+    return { handle: false };
   }
 
   private takeToken(): boolean {

@@ -14,7 +14,7 @@ import { encoder, intParam, ownerXml, sendXml, type RequestContext } from './con
 import { Errors, xmlEscape } from './errors';
 import type { ObjectVersion } from './model';
 import { restoreHeader } from './object-headers';
-import type { Store } from './store';
+import type { KeyPosition, Store } from './store';
 import { isoDate } from './xml';
 
 // ---- key-order helpers ----------------------------------------------------------------------
@@ -42,19 +42,14 @@ export function prefixEnd(prefix: string): string | undefined {
   return undefined;
 }
 
-/** Where a walk starts: at `key` (when inclusive) or just after it. */
-interface Position {
-  key: string;
-  inclusive: boolean;
-}
-
 /**
  * The first position to list for a marker (V1 marker, V2 start-after or continuation position,
  * versions key-marker). A marker that is itself a common prefix under this prefix and
  * delimiter (the NextMarker of a page that ended on one) resumes after every key under it, so
  * the prefix is not listed twice. Undefined: nothing can follow.
  */
-function startPosition(prefix: string, delimiter: string, marker: string, inclusive = false): Position | undefined {
+function startPosition(prefix: string, delimiter: string, from: KeyPosition): KeyPosition | undefined {
+  const marker = from.key;
   if (marker === '' || compareKeys(marker, prefix) < 0) return { key: prefix, inclusive: true };
   if (delimiter !== '' && marker.startsWith(prefix)) {
     const d = marker.indexOf(delimiter, prefix.length);
@@ -63,7 +58,7 @@ function startPosition(prefix: string, delimiter: string, marker: string, inclus
       return end === undefined ? undefined : { key: end, inclusive: true };
     }
   }
-  return { key: marker, inclusive };
+  return from;
 }
 
 type Entry<T> = { kind: 'item'; key: string; item: T } | { kind: 'prefix'; prefix: string };
@@ -78,13 +73,13 @@ function* walk<T>(
   bucket: string,
   prefix: string,
   delimiter: string,
-  start: Position | undefined,
+  start: KeyPosition | undefined,
   itemsOf: (key: string) => readonly T[],
 ): Generator<Entry<T>> {
   let pos = start;
   while (pos !== undefined) {
-    let next: Position | undefined;
-    for (const key of store.keysFrom(bucket, pos.key, pos.inclusive)) {
+    let next: KeyPosition | undefined;
+    for (const key of store.keysFrom(bucket, pos)) {
       // Keys with the prefix are contiguous and the walk starts at or after the prefix.
       if (!key.startsWith(prefix)) return;
       const d = delimiter === '' ? -1 : key.indexOf(delimiter, prefix.length);
@@ -187,7 +182,7 @@ export async function listObjects(ctx: RequestContext): Promise<void> {
   const prefix = param(ctx, 'prefix');
   const marker = param(ctx, 'marker');
   const delimiter = param(ctx, 'delimiter');
-  const start = startPosition(prefix, delimiter, marker);
+  const start = startPosition(prefix, delimiter, { key: marker, inclusive: false });
   const { page, truncated } = takePage(walk(ctx.store, bucket, prefix, delimiter, start, currentOf(ctx)), maxKeys);
   const last = page[page.length - 1];
   sendDocument(ctx, [
@@ -242,7 +237,7 @@ export async function listObjectsV2(ctx: RequestContext): Promise<void> {
   }
   // The token, when present, carries the position; start-after is then only echoed (as on S3).
   const resumeAfter = token !== undefined ? decodeToken(token) : (startAfter ?? '');
-  const start = startPosition(prefix, delimiter, resumeAfter);
+  const start = startPosition(prefix, delimiter, { key: resumeAfter, inclusive: false });
   const { page, truncated } = takePage(walk(ctx.store, bucket, prefix, delimiter, start, currentOf(ctx)), maxKeys);
   const last = page[page.length - 1];
   sendDocument(ctx, [
@@ -287,7 +282,7 @@ export async function listObjectVersions(ctx: RequestContext): Promise<void> {
     throw Errors.invalidArgument('A version-id marker cannot be specified without a key marker.', 'version-id-marker', versionIdMarker);
   }
   // With a version-id marker the listing resumes inside the key-marker's versions (older ones).
-  const start = startPosition(prefix, delimiter, keyMarker, versionIdMarker !== '');
+  const start = startPosition(prefix, delimiter, { key: keyMarker, inclusive: versionIdMarker !== '' });
   const itemsOf = (key: string): readonly ListedVersion[] => {
     const versions = ctx.store.versionsOf(bucket, key);
     const listed = versions.map((v, i) => ({ v, latest: i === 0 }));

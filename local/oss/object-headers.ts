@@ -200,8 +200,8 @@ export function restoreHeader(v: ObjectVersion, now = Date.now()): string | unde
   return `ongoing-request="false", expiry-date="${httpDate(v.restore.expiresAt)}"`;
 }
 
-/** The headers GET and HEAD return for an object version (without Content-Length/Range). */
-export function objectHeaders(v: ObjectVersion, versioned: boolean): OutgoingHttpHeaders {
+/** The headers GET and HEAD return for an object version (without Content-Length/Range); the version id only in a versioned bucket. */
+export function objectHeaders(v: ObjectVersion, opts: { versioned: boolean }): OutgoingHttpHeaders {
   const h: OutgoingHttpHeaders = {
     'content-type': v.contentHeaders['content-type'] ?? 'application/octet-stream',
     etag: v.etag,
@@ -221,7 +221,7 @@ export function objectHeaders(v: ObjectVersion, versioned: boolean): OutgoingHtt
     h['content-md5'] = Buffer.from(v.etag.slice(1, -1), 'hex').toString('base64');
   }
   if (v.tags.length > 0) h['x-oss-tagging-count'] = String(v.tags.length);
-  if (versioned) h['x-oss-version-id'] = v.versionId;
+  if (opts.versioned) h['x-oss-version-id'] = v.versionId;
   const restore = restoreHeader(v);
   if (restore) h['x-oss-restore'] = restore;
   if (v.objectType === 'Appendable') h['x-oss-next-append-position'] = String(v.size);

@@ -258,10 +258,10 @@ export async function headObject(ctx: ObjectContext): Promise<void> {
   const v = addressed(ctx);
   const data = v.objectType === 'Symlink' ? followSymlink(ctx, v) : v;
   checkReadConditions(ctx, data);
-  const headers = objectHeaders(v, isVersioned(ctx));
+  const headers = objectHeaders(v, { versioned: isVersioned(ctx) });
   if (v.objectType === 'Symlink') {
     // HEAD through a link describes the target's bytes but reports the link's type.
-    Object.assign(headers, objectHeaders(data, false), { 'x-oss-object-type': 'Symlink' }, versionHeader(ctx, v));
+    Object.assign(headers, objectHeaders(data, { versioned: false }), { 'x-oss-object-type': 'Symlink' }, versionHeader(ctx, v));
   }
   headers['content-length'] = data.size;
   ctx.res.writeHead(200, headers);
@@ -274,7 +274,7 @@ export async function getObject(ctx: ObjectContext): Promise<void> {
   assertReadable(data);
   checkReadConditions(ctx, data);
   assertDecryptable(ctx, data);
-  const headers = { ...objectHeaders(data, false), ...versionHeader(ctx, v), ...responseOverrides(ctx) };
+  const headers = { ...objectHeaders(data, { versioned: false }), ...versionHeader(ctx, v), ...responseOverrides(ctx) };
   if (v.objectType === 'Symlink') headers['x-oss-object-type'] = 'Symlink';
   const range = parseRange(header(ctx, 'range'), data.size);
   let start = 0;

@@ -12,7 +12,7 @@ import type { KmsKeyLookup, ObjectContext, RequestContext, ServerSettings } from
 import { NotModified } from './copy-source';
 import { errorXml, Errors, OssError } from './errors';
 import { OssEvents } from './events';
-import { FaultInjector, type FaultOptions } from './faults';
+import { FaultInjector, type Answered, type FaultOptions } from './faults';
 import * as listApi from './list';
 import * as multipartApi from './multipart';
 import * as objectApi from './object';
@@ -215,9 +215,9 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     res.setHeader('server', 'AliyunOSS');
     res.setHeader('date', new Date().toUTCString());
     const method = req.method ?? 'GET';
-    let status = 500;
+    let status: Answered = 500;
     // Set when an injected fault replaces or withholds the handler's answer (faults.ts).
-    let finishFault: (() => Promise<number>) | undefined;
+    let finishFault: (() => Promise<Answered>) | undefined;
     try {
       let oss: OssRequest;
       try {
@@ -237,7 +237,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
           (err) => sendError(req, res, err, requestId, hostId),
         );
         if (!admission.handle) {
-          status = admission.status;
+          status = 'no-answer';
           return;
         }
         finishFault = admission.finish;

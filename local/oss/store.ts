@@ -24,6 +24,12 @@ export interface WrittenData {
   crc64: bigint;
 }
 
+/** Where a walk over a bucket's keys starts: at `key` (when inclusive) or just after it. */
+export interface KeyPosition {
+  key: string;
+  inclusive: boolean;
+}
+
 class BucketState {
   /** All keys that have at least one version (delete markers included), in OSS order. */
   readonly keys: string[] = [];
@@ -31,14 +37,14 @@ class BucketState {
   readonly versions = new Map<string, ObjectVersion[]>();
   constructor(public record: BucketRecord) {}
 
-  /** Index of the first key > after (or ≥ when inclusive). */
-  indexAfter(after: string, inclusive = false): number {
+  /** Index of the first key at or after `from` (at it only when inclusive). */
+  indexOf(from: KeyPosition): number {
     let lo = 0;
     let hi = this.keys.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = compareKeys(this.keys[mid] as string, after);
-      if (c < 0 || (c === 0 && !inclusive)) lo = mid + 1;
+      const c = compareKeys(this.keys[mid] as string, from.key);
+      if (c < 0 || (c === 0 && !from.inclusive)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -49,12 +55,12 @@ class BucketState {
     if (versions.length === 0) {
       if (had) {
         this.versions.delete(key);
-        this.keys.splice(this.indexAfter(key, true), 1);
+        this.keys.splice(this.indexOf({ key, inclusive: true }), 1);
       }
       return;
     }
     this.versions.set(key, versions);
-    if (!had) this.keys.splice(this.indexAfter(key, true), 0, key);
+    if (!had) this.keys.splice(this.indexOf({ key, inclusive: true }), 0, key);
   }
 }
 
@@ -175,14 +181,14 @@ export class Store {
     return this.state(bucket).versions.get(key) ?? [];
   }
 
-  /** Keys in OSS order from the first key after `after` (inclusive of `after` itself when asked). */
-  *keysFrom(bucket: string, after: string, inclusive = false): Generator<string> {
+  /** Keys in OSS order from `from`. */
+  *keysFrom(bucket: string, from: KeyPosition): Generator<string> {
     const state = this.state(bucket);
     // Re-locate by key on every step: the array may change between yields.
     let last: string | undefined;
-    let i = state.indexAfter(after, inclusive);
+    let i = state.indexOf(from);
     while (true) {
-      if (last !== undefined) i = state.indexAfter(last);
+      if (last !== undefined) i = state.indexOf({ key: last, inclusive: false });
       const key = state.keys[i];
       if (key === undefined) return;
       last = key;

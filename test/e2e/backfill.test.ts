@@ -135,7 +135,7 @@ describe('backfill function through the local FC endpoint', () => {
   }, 60_000);
 
   it('an unknown bucket is answered with NoSuchBucket naming it, not retried, and no job state is written', async () => {
-    const stateKeys = () => [...stack.oss.store.keysFrom(LOCAL_STATE_BUCKET, '', true)];
+    const stateKeys = () => [...stack.oss.store.keysFrom(LOCAL_STATE_BUCKET, { key: '', inclusive: true })];
     const stateBefore = stateKeys();
     const failuresBefore = stack.runtime?.failures().length ?? 0;
     const r = await run(process.execPath, [cli, 'invoke', 'oss-sse-backfill', '--payload', JSON.stringify({ bucket: 'bf-e2e-missing' })], {

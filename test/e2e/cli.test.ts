@@ -98,7 +98,7 @@ const plainKeys = (prefix: string, n: number): SeedObject[] =>
 /** key → version, ETag, mtime and SSE, straight from the server's store: any write shows. */
 function snapshot(bucket: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const key of stack.oss.store.keysFrom(bucket, '', true)) {
+  for (const key of stack.oss.store.keysFrom(bucket, { key: '', inclusive: true })) {
     const v = stack.oss.store.current(bucket, key);
     out.set(key, v ? `${v.versionId} ${v.etag} ${v.lastModified} ${v.sse?.algorithm ?? 'none'} ${v.sse?.keyId ?? ''}` : 'deleted');
   }
@@ -108,7 +108,7 @@ function snapshot(bucket: string): Map<string, string> {
 /** Keys whose current version is a plain (non-symlink, non-appendable) object stored without SSE. */
 function plaintext(bucket: string): string[] {
   const out: string[] = [];
-  for (const key of stack.oss.store.keysFrom(bucket, '', true)) {
+  for (const key of stack.oss.store.keysFrom(bucket, { key: '', inclusive: true })) {
     const v = stack.oss.store.current(bucket, key);
     if (v && !v.sse && v.objectType === 'Normal') out.push(key);
   }
@@ -622,7 +622,7 @@ describe('SSE-KMS with a key alias', () => {
     const r = await run(['backfill', bucket, ...kmsFlags, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(reportOf(r)).toMatchObject({ scanned: 4, reencrypted: 4 });
-    for (const key of stack.oss.store.keysFrom(bucket, '', true)) {
+    for (const key of stack.oss.store.keysFrom(bucket, { key: '', inclusive: true })) {
       expect(stack.oss.store.current(bucket, key)?.sse, key).toEqual({ algorithm: 'KMS', keyId });
     }
     const again = await run(['backfill', bucket, ...kmsFlags, '--json']);

@@ -445,7 +445,7 @@ describe('a KMS key that cannot be used', () => {
       what: 'created, then disabled',
       key: () => {
         const id = kms.keys.create({ description: 'will be disabled' }).keyId;
-        kms.keys.setEnabled(id, false);
+        kms.keys.disableKey(id);
         return id;
       },
       says: () => ['Disabled'],

@@ -718,7 +718,7 @@ describe('failures', () => {
     const c = await bucket('kms-disabled-id');
     await c.put('k.txt', Buffer.from('keep me'));
     const offKey = kms.keys.create({}).keyId;
-    kms.keys.setEnabled(offKey, false);
+    kms.keys.disableKey(offKey);
     const { result, server } = await traced(() =>
       run(multiRecord('kms-disabled-id', ['k.txt']), policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: offKey })),
     );
@@ -897,7 +897,7 @@ describe('exact compliance with a KMS alias', () => {
     await c.put('k.txt', Buffer.from('x'));
     const off = kms.keys.create({}).keyId;
     kms.keys.createAlias('alias/switched-off', off);
-    kms.keys.setEnabled(off, false);
+    kms.keys.disableKey(off);
     const d = kmsDeps({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'alias/switched-off', COMPLIANCE: 'exact' });
     const { result, server } = await traced(async () => {
       try {

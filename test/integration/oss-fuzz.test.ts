@@ -32,7 +32,7 @@ function snapshot(): string {
   return JSON.stringify(
     store.listBuckets().map((b) => ({
       bucket: b,
-      objects: [...store.keysFrom(b.name, '', true)].map((k) => store.versionsOf(b.name, k)),
+      objects: [...store.keysFrom(b.name, { key: '', inclusive: true })].map((k) => store.versionsOf(b.name, k)),
       uploads: store.uploadsOf(b.name).map((u) => ({ ...u, parts: [...u.parts.entries()] })),
     })),
   );

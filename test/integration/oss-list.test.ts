@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareKeys } from '../../shared/key-order';
 import { prefixEnd } from '../../local/oss/list';
 import type { ObjectVersion } from '../../local/oss/model';
+import type { KeyPosition } from '../../local/oss/store';
 import { startTestOss, type TestOss } from '../helpers/oss';
 
 let t: TestOss;
@@ -626,8 +627,8 @@ describe('large listings', () => {
 
     let pulled = 0;
     const keysFrom = store.keysFrom.bind(store);
-    store.keysFrom = function* counted(b: string, after: string, inclusive?: boolean) {
-      for (const k of keysFrom(b, after, inclusive)) {
+    store.keysFrom = function* counted(b: string, from: KeyPosition) {
+      for (const k of keysFrom(b, from)) {
         pulled++;
         yield k;
       }

@@ -157,7 +157,7 @@ interface Snapshot {
 async function snapshot(s: Stack, bucket: string): Promise<Map<string, Snapshot>> {
   const store = s.t.server.store;
   const out = new Map<string, Snapshot>();
-  for (const key of [...store.keysFrom(bucket, '', true)]) {
+  for (const key of [...store.keysFrom(bucket, { key: '', inclusive: true })]) {
     const v = store.current(bucket, key);
     if (!v) continue;
     const md5 = createHash('md5');
