@@ -19,9 +19,9 @@
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { isTransientOssError, withRetry, type RetryOptions } from '../retry';
 import { signingHeaderValue, signOssRequest, type Credentials, type OssRequest } from '../signing';
+import { copySourceHeader, keyPath, lowerCased, queryString, toWireValue, urlDecode } from './encoding';
 import { normalizeRegion, requestTarget, resolveOssEndpoint, type OssEndpoint } from './endpoint';
 import {
   CONTENT_HEADER_NAMES,
@@ -37,6 +37,7 @@ import {
   type SseSpec,
   type WriteResult,
 } from './port';
+import { child, children, parseXml, requireText, text, toXml, type XmlNode } from './xml';
 
 export interface OssRequestInfo {
   method: string;
@@ -113,116 +114,6 @@ const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
 // An error document of a streamed GET (which may be a large object's request) is read whole only up to this.
 const MAX_ERROR_BODY_BYTES = 1024 * 1024;
-
-// ---- encoding ---------------------------------------------------------------------------------
-
-const NOT_RFC3986_RE = /[!'()*]/g;
-const escapeChar = (c: string): string => '%' + c.charCodeAt(0).toString(16).toUpperCase();
-
-/** RFC 3986: only A-Z a-z 0-9 - . _ ~ stay literal (what OSS V4 canonicalises against). */
-export function encodeRfc3986(s: string): string {
-  return encodeURIComponent(s).replace(NOT_RFC3986_RE, escapeChar);
-}
-
-/** The request path for a key: every byte escaped but '/', as ali-oss and the Go SDK v2 do. */
-function keyPath(key: string): string {
-  return '/' + encodeRfc3986(key).replace(/%2F/g, '/');
-}
-
-/**
- * `x-oss-copy-source: /<bucket>/<key>[?versionId=<id>]`. The key is percent-encoded
- * RFC 3986-strictly, '/' included: ali-oss sends encodeURIComponent(key) ('/' → %2F), the
- * Python SDK quote(key, safe=''), the Go SDK v2 the same but keeping '/', the Go SDK v1
- * url.QueryEscape (space → '+'). Escaping everything but unreserved characters is the one
- * form every one of those decoders maps back to the same key (no literal '+', ' ', '%',
- * '?', '#'). The version id is escaped too: ids are base64-like and a raw '+' would be
- * ambiguous to a form decoder.
- */
-export function copySourceHeader(bucket: string, key: string, versionId?: string): string {
-  return `/${bucket}/${encodeRfc3986(key)}` + (versionId === undefined ? '' : `?versionId=${encodeRfc3986(versionId)}`);
-}
-
-function queryString(query: Record<string, string> | undefined): string {
-  if (!query) return '';
-  const parts: string[] = [];
-  for (const [name, value] of Object.entries(query)) {
-    parts.push(value === '' ? encodeRfc3986(name) : `${encodeRfc3986(name)}=${encodeRfc3986(value)}`);
-  }
-  return parts.length === 0 ? '' : '?' + parts.join('&');
-}
-
-/**
- * Keys and prefixes under `encoding-type=url`. Decoded like Go's url.QueryUnescape ('+' is a
- * space), which the Go SDK v1 uses against real OSS; Python uses unquote ('+' literal). Both
- * SDKs work only if OSS never emits a literal '+' nor a literal space, so either decoder is
- * right for real OSS; the local server emits encodeURIComponent, which has neither.
- */
-function urlDecode(s: string): string {
-  return decodeURIComponent(s.replace(/\+/g, ' '));
-}
-
-// ---- XML --------------------------------------------------------------------------------------
-
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  parseTagValue: false, // "0001", "true", ETags: keep the text as written
-  trimValues: false, // keys and tag values may start or end with spaces
-  processEntities: true,
-  htmlEntities: true, // numeric references (&#38;) as well as the five named ones
-  ignoreDeclaration: true,
-  // Elements that may repeat are always arrays, so one element is handled like many.
-  isArray: (name) => ['Contents', 'CommonPrefixes', 'Bucket', 'Tag', 'Part'].includes(name),
-});
-
-const builder = new XMLBuilder({ ignoreAttributes: true, format: false, suppressEmptyNode: false, processEntities: true });
-
-function toXml(root: string, body: Record<string, unknown>): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ [root]: body }) as string}`;
-}
-
-type XmlNode = Record<string, unknown>;
-
-function parseXml(text: string): XmlNode {
-  const doc: unknown = parser.parse(text);
-  return typeof doc === 'object' && doc !== null ? (doc as XmlNode) : {};
-}
-
-/** A child element as a node ('' for an empty element, e.g. `<TagSet/>`, gives {}). */
-function child(node: unknown, name: string): XmlNode {
-  if (typeof node !== 'object' || node === null) return {};
-  const v = (node as XmlNode)[name];
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as XmlNode) : {};
-}
-
-function children(node: unknown, name: string): XmlNode[] {
-  if (typeof node !== 'object' || node === null) return [];
-  const v = (node as XmlNode)[name];
-  if (!Array.isArray(v)) return [];
-  return v.map((item) => (typeof item === 'object' && item !== null ? (item as XmlNode) : {}));
-}
-
-function text(node: unknown, name: string): string | undefined {
-  if (typeof node !== 'object' || node === null) return undefined;
-  const v = (node as XmlNode)[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-function requireText(node: unknown, name: string, what: string): string {
-  const v = text(node, name);
-  if (v === undefined) throw new Error(`OSS ${what}: the response has no <${name}>`);
-  return v;
-}
-
-// ---- headers ----------------------------------------------------------------------------------
-
-/**
- * Header values are byte strings on the wire. Node reads them as latin1 (one char per byte),
- * so a value from a HEAD, sent back unchanged, writes the very bytes OSS stored. A value with
- * characters above U+00FF cannot be such a byte string: it is text, sent as its UTF-8 bytes.
- */
-function toWireValue(v: string): string {
-  return /[^\x00-\xff]/.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
-}
 
 /** Headers shared/signing adds; copied from the signing view onto the wire headers. */
 const SIGNING_HEADERS = ['authorization', 'x-oss-date', 'x-oss-content-sha256', 'x-oss-security-token'] as const;
@@ -842,12 +733,6 @@ function streamedBody(res: IncomingMessage, c: Call, idleMs: number, size: numbe
 
 function versionQuery(versionId: string | undefined): Record<string, string> {
   return versionId === undefined ? {} : { versionId };
-}
-
-function lowerCased(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
-  return out;
 }
 
 function writeResult(etag: string, r: Reply): WriteResult {

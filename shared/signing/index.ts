@@ -1,3 +1,5 @@
+/** RFC 3986 percent-encoding (OSS V4, RPC signatures, OSS request paths). */
+export * from './rfc3986';
 /** Request signing: Alibaba Cloud OSS (V1 and V4). */
 export * from './oss';
 /** Request signing: Alibaba Cloud RPC APIs (KMS), HMAC-SHA1 signature version 1.0. */

@@ -21,30 +21,16 @@
  * "public error codes" table and the gateway's well-known signature errors); see RpcVerifyFailure.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { encodeRfc3986 } from './rfc3986';
 
 export const RPC_SIGNATURE_METHOD = 'HMAC-SHA1';
 export const RPC_SIGNATURE_VERSION = '1.0';
 const DEFAULT_MAX_SKEW_MS = 15 * 60 * 1000;
-const NOT_RFC3986_RE = /[!'()*]/g;
 // `2024-01-02T03:04:05Z`; the gateway also takes fractional seconds, so we do too.
 const RPC_TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
 
 /** Parameters as the client flattened them (rpc-util flatMap): name → string value. */
 export type RpcParams = Readonly<Record<string, string | undefined>>;
-
-function escapeChar(c: string): string {
-  return '%' + c.charCodeAt(0).toString(16).toUpperCase();
-}
-
-/** rpc-util `encode`: encodeURIComponent, then `! ' ( ) *` escaped as well. */
-export function rpcPercentEncode(s: string): string {
-  const e = encodeURIComponent(s);
-  for (let i = 0; i < e.length; i++) {
-    const c = e.charCodeAt(i);
-    if (c === 33 || c === 39 || c === 40 || c === 41 || c === 42) return e.replace(NOT_RFC3986_RE, escapeChar);
-  }
-  return e;
-}
 
 /**
  * `METHOD&%2F&<encoded canonical query>` over every parameter except Signature (which the
@@ -56,9 +42,9 @@ export function rpcStringToSign(method: string, params: RpcParams): string {
   let canonical = '';
   for (let i = 0; i < names.length; i++) {
     const name = names[i] as string;
-    canonical += (i === 0 ? '' : '&') + rpcPercentEncode(name) + '=' + rpcPercentEncode(params[name] ?? '');
+    canonical += (i === 0 ? '' : '&') + encodeRfc3986(name) + '=' + encodeRfc3986(params[name] ?? '');
   }
-  return method.toUpperCase() + '&%2F&' + rpcPercentEncode(canonical);
+  return method.toUpperCase() + '&%2F&' + encodeRfc3986(canonical);
 }
 
 /** base64(HMAC-SHA1(secret + '&', rpcStringToSign(method, params))). */
@@ -145,8 +131,8 @@ function redactCredentials(text: string, values: ReadonlyArray<string | undefine
   let out = text;
   for (const v of values) {
     if (v === undefined || v.length < 4) continue;
-    const once = rpcPercentEncode(v);
-    for (const form of [v, once, rpcPercentEncode(once)]) if (out.includes(form)) out = out.split(form).join('[redacted]');
+    const once = encodeRfc3986(v);
+    for (const form of [v, once, encodeRfc3986(once)]) if (out.includes(form)) out = out.split(form).join('[redacted]');
   }
   return out;
 }

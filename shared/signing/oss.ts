@@ -10,6 +10,7 @@
  * per-call regex compilation and keeps allocations to what the canonical strings need.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { encodeRfc3986 } from './rfc3986';
 
 export interface Credentials {
   accessKeyId: string;
@@ -144,8 +145,7 @@ const V4_PRODUCT = 'oss';
 const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 const DEFAULT_MAX_SKEW_MS = 15 * 60 * 1000;
 
-// Compiled once: encodeURIComponent leaves these unescaped, RFC 3986 (and OSS V4) does not.
-const NOT_RFC3986_RE = /[!'()*]/g;
+// Compiled once (the local server verifies every request).
 const ENCODED_SLASH_RE = /%2F/g;
 const PLUS_RE = /\+/g;
 const ISO_PUNCTUATION_RE = /[-:]|\.\d+/g; // 2023-12-16T16:20:57.000Z → 20231216T162057Z
@@ -158,21 +158,6 @@ function isV1SignedParam(name: string): boolean {
 function headerValue(v: string | string[] | undefined): string | undefined {
   if (v === undefined || typeof v === 'string') return v;
   return v.join(',');
-}
-
-function escapeChar(c: string): string {
-  return '%' + c.charCodeAt(0).toString(16).toUpperCase();
-}
-
-/** RFC 3986 percent-encoding: only A-Z a-z 0-9 - . _ ~ stay as they are (ali-oss encodeString). */
-function encodeRfc3986(s: string): string {
-  const e = encodeURIComponent(s);
-  // Rare characters; skip the replace pass (and its allocation) when none is there.
-  for (let i = 0; i < e.length; i++) {
-    const c = e.charCodeAt(i);
-    if (c === 33 || c === 39 || c === 40 || c === 41 || c === 42) return e.replace(NOT_RFC3986_RE, escapeChar);
-  }
-  return e;
 }
 
 function resourcePath(req: OssRequest): string {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createNonceCache,
   parseRpcParams,
-  rpcPercentEncode,
+  encodeRfc3986,
   rpcSignature,
   rpcStringToSign,
   signRpcParams,
@@ -114,7 +114,7 @@ describe('RPC signature: documented example', () => {
   });
 
   it('percent-encodes like rpc-util (RFC 3986 unreserved only)', () => {
-    expect(rpcPercentEncode("a b*c~d!'()+/=中")).toBe('a%20b%2Ac~d%21%27%28%29%2B%2F%3D%E4%B8%AD');
+    expect(encodeRfc3986("a b*c~d!'()+/=中")).toBe('a%20b%2Ac~d%21%27%28%29%2B%2F%3D%E4%B8%AD');
   });
 });
 
@@ -194,9 +194,9 @@ describe('RPC signature: what @alicloud/kms20160120 sends', () => {
     if (r.ok) return;
     expect(r.message).toContain('server string to sign is:POST&%2F&');
     expect(r.message).toContain('%255Bredacted%255D');
-    expect(r.message).not.toContain(rpcPercentEncode(rpcPercentEncode(TOKEN)));
+    expect(r.message).not.toContain(encodeRfc3986(encodeRfc3986(TOKEN)));
     expect(r.message).not.toContain(SECRET);
-    expect(r.message).not.toContain(rpcPercentEncode(rpcPercentEncode(SECRET)));
+    expect(r.message).not.toContain(encodeRfc3986(encodeRfc3986(SECRET)));
   });
 });
 
