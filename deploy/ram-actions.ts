@@ -1,17 +1,19 @@
 /**
  * The one table from what the code calls to the RAM actions it needs.
  *
- * Keys are the operation names the ports use: the `op` of every OssHttpClient request
- * (shared/oss/http-client.ts), and one name per method of KmsPort (shared/kms/port.ts) and
- * FcInvoker (shared/fc-invoke/port.ts). deploy/reachable-ops.ts finds which of them each
- * function's bundle can reach; deploy/ram-policy.ts turns that into a policy document; the
- * tests check that every op the clients define has a row here.
+ * Keys are the operation names the ports use: every OSS API of the client's operation table
+ * (shared/oss/operations.ts; the compiler checks there is exactly one row per API), and one
+ * name per method of KmsPort (shared/kms/port.ts) and FcInvoker (shared/fc-invoke/port.ts).
+ * deploy/reachable-ops.ts finds which of them each function's bundle can reach;
+ * deploy/ram-policy.ts turns that into a policy document; the tests check that every op the
+ * clients define has a row here.
  *
  * Sources: the "Permissions" table of each OSS API page (OSS API reference and ossutil
  * `api` commands), the FC 3.0 and KMS RAM authorization pages. OSS names object reads
  * `oss:GetObject` whatever the API (HeadObject included), and asks for the `…Version…` variant
  * when a request names a versionId.
  */
+import type { OssOperationName } from '../shared/oss/operations';
 
 /** Where an OSS action applies: an object ARN, a bucket ARN, or the account (ListBuckets). */
 export type OssResourceLevel = 'object' | 'bucket' | 'service';
@@ -71,7 +73,7 @@ export const OSS_OP_RAM: Readonly<Record<string, OssOpRam>> = {
   PutBucketEncryption: { level: 'bucket', actions: ['oss:PutBucketEncryption'] },
   DeleteBucketEncryption: { level: 'bucket', actions: ['oss:DeleteBucketEncryption'] },
   GetBucketVersioning: { level: 'bucket', actions: ['oss:GetBucketVersioning'] },
-};
+} satisfies Record<OssOperationName, OssOpRam>;
 
 /** KmsPort method → KMS API and its action. Called only when the policy names a key (shared/fc.ts resolveKmsKey). */
 export const KMS_PORT_RAM: Readonly<Record<string, { op: string; actions: readonly string[] }>> = {

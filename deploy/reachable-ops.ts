@@ -9,9 +9,9 @@
  *    implements one, is a port call. Resolution is by symbol, not by name: `x.getObject()` on
  *    anything else does not count. The call site also tells whether it can name a version (an
  *    argument in a `versionId` parameter, or an argument whose type has `sourceVersionId`).
- * 3. Ops: OssPort methods map to the `op` names their OssHttpClient implementation sends
- *    (read from the `op: '…'` properties in each method body); KmsPort and FcInvoker methods
- *    map through deploy/ram-actions.ts.
+ * 3. Ops: OssPort methods map to their OSS API through the operation table the client sends
+ *    through (shared/oss/operations.ts); KmsPort and FcInvoker methods map through
+ *    deploy/ram-actions.ts.
  *
  * What this over-approximates, on purpose: a module reached at all counts with every port call
  * in it (the bucket function re-encrypts through shared/reencrypt.ts, so it gets the multipart
@@ -25,6 +25,7 @@ import { build } from 'esbuild';
 import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
+import { OSS_OPERATIONS } from '../shared/oss/operations';
 import { FC_PORT_RAM, KMS_PORT_RAM } from './ram-actions';
 import { REPO_ROOT } from './s-yaml';
 
@@ -37,8 +38,8 @@ export const PORTS: Readonly<Record<PortName, { file: string; iface: string }>> 
   fc: { file: 'shared/fc-invoke/port.ts', iface: 'FcInvoker' },
 };
 
-/** The implementation whose `op: '…'` names say which OSS API each OssPort method calls. */
-export const OSS_CLIENT = { file: 'shared/oss/http-client.ts', className: 'OssHttpClient' } as const;
+/** The OssPort implementation: its methods count as port methods (see portOfDeclaration). */
+export const OSS_CLIENT = { file: 'shared/oss/http-client.ts' } as const;
 
 export interface PortCall {
   port: PortName;
@@ -227,36 +228,12 @@ export function untypedPortLikeCalls(files: readonly string[]): string[] {
   return found;
 }
 
-/** OssHttpClient method → the `op` names its body sends (every `op: '…'` property in it). */
+/** OssPort method → the OSS API it calls, from the operation table. */
 export function ossMethodOps(): Map<string, string[]> {
-  const program = programFor([OSS_CLIENT.file, PORTS.oss.file]);
-  const sf = program.getSourceFile(join(REPO_ROOT, OSS_CLIENT.file));
-  if (!sf) throw new Error(`${OSS_CLIENT.file} is not in the program`);
-  const out = new Map<string, string[]>();
-  for (const stmt of sf.statements) {
-    if (!ts.isClassDeclaration(stmt) || stmt.name?.text !== OSS_CLIENT.className) continue;
-    for (const member of stmt.members) {
-      if (!ts.isMethodDeclaration(member) || !member.body || !ts.isIdentifier(member.name)) continue;
-      const ops = new Set<string>();
-      const visit = (node: ts.Node): void => {
-        if (
-          ts.isPropertyAssignment(node) &&
-          ts.isIdentifier(node.name) &&
-          node.name.text === 'op' &&
-          ts.isStringLiteralLike(node.initializer)
-        ) {
-          ops.add(node.initializer.text);
-        }
-        ts.forEachChild(node, visit);
-      };
-      visit(member.body);
-      if (ops.size > 0) out.set(member.name.text, [...ops].sort());
-    }
-  }
-  return out;
+  return new Map(Object.entries(OSS_OPERATIONS).map(([method, row]) => [method, [row.op]]));
 }
 
-/** Every `op: '…'` name anywhere in the OSS client file: the OSS APIs the client can send. */
+/** Every OSS API the client can call. */
 export function ossClientOps(): string[] {
   return [...new Set([...ossMethodOps().values()].flat())].sort();
 }

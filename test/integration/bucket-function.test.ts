@@ -22,7 +22,8 @@ import {
 import { EventValidationError } from '../../shared/events';
 import { functionSetup, type FcContext } from '../../shared/fc';
 import { memoryLogger, type Logger } from '../../shared/log';
-import { OssHttpClient, type OssRequestInfo } from '../../shared/oss/http-client';
+import { OssHttpClient } from '../../shared/oss/http-client';
+import type { OssRequestInfo } from '../../shared/oss/transport';
 import type { OssRequest } from '../../shared/signing';
 import { startTestOss, TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
 

@@ -22,7 +22,8 @@ import {
   type ObjectEventSummary,
   type RecordResult,
 } from '../../shared/object-encryption';
-import { OssHttpClient, type OssRequestInfo } from '../../shared/oss/http-client';
+import { OssHttpClient } from '../../shared/oss/http-client';
+import type { OssRequestInfo } from '../../shared/oss/transport';
 import { policyFromConfig, type Policy } from '../../shared/policy';
 import type { OssRequest } from '../../shared/signing';
 import { loadConfig } from '../../shared/validation/config';

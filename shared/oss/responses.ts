@@ -1,0 +1,150 @@
+/** What each OSS answer means as OssPort values: a reply's headers and XML document, parsed. */
+import { urlDecode } from './encoding';
+import { header, type Reply } from './failures';
+import {
+  CONTENT_HEADER_NAMES,
+  type ContentHeaderName,
+  type ListedObject,
+  type ListPage,
+  type ObjectHead,
+  type SseAlgorithm,
+  type SseSpec,
+  type WriteResult,
+} from './port';
+import { child, children, parseXml, requireText, text } from './xml';
+
+const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
+
+export function versionQuery(versionId: string | undefined): Record<string, string> {
+  return versionId === undefined ? {} : { versionId };
+}
+
+export function writeResult(etag: string, r: Reply): WriteResult {
+  const versionId = header(r.headers, 'x-oss-version-id');
+  return {
+    etag,
+    ...(versionId === undefined ? {} : { versionId }),
+    ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+  };
+}
+
+/**
+ * Every header of a HEAD as an ObjectHead. Header values are kept as node decodes them
+ * (latin1, one char per byte): sending them back on a copy writes the very same bytes, so
+ * UTF-8 user metadata survives a re-encryption unchanged.
+ */
+export function parseHead(bucket: string, key: string, r: Reply): ObjectHead {
+  const h = r.headers;
+  const etag = header(h, 'etag');
+  if (etag === undefined) throw new Error(`OSS HeadObject on oss://${bucket}/${key}: the response has no ETag`);
+  const contentHeaders: Partial<Record<ContentHeaderName, string>> = {};
+  for (const name of CONTENT_HEADER_NAMES) {
+    const v = header(h, name);
+    if (v !== undefined) contentHeaders[name] = v;
+  }
+  const userMeta: Record<string, string> = {};
+  for (const name of Object.keys(h)) {
+    if (!name.startsWith('x-oss-meta-')) continue;
+    const v = header(h, name);
+    if (v !== undefined) userMeta[name] = v;
+  }
+  const algorithm = header(h, 'x-oss-server-side-encryption');
+  let sse: SseSpec | undefined;
+  // An algorithm this code does not know is left out: the policy then sees the object as
+  // not compliant and re-encrypts it, which is safe.
+  if (algorithm !== undefined && SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
+    const keyId = header(h, 'x-oss-server-side-encryption-key-id');
+    const dataEncryption = header(h, 'x-oss-server-side-data-encryption');
+    sse = {
+      algorithm: algorithm as SseAlgorithm,
+      ...(keyId ? { keyId } : {}),
+      ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
+    };
+  }
+  const opt = (name: string): string | undefined => header(h, name);
+  const versionId = opt('x-oss-version-id');
+  const crc64 = opt('x-oss-hash-crc64ecma');
+  const lastModified = opt('last-modified');
+  const restore = opt('x-oss-restore');
+  return {
+    bucket,
+    key,
+    ...(versionId === undefined ? {} : { versionId }),
+    etag,
+    size: Number(opt('content-length') ?? '0'),
+    ...(crc64 === undefined ? {} : { crc64 }),
+    ...(lastModified === undefined ? {} : { lastModified }),
+    objectType: opt('x-oss-object-type') ?? 'Normal',
+    storageClass: opt('x-oss-storage-class') ?? 'Standard',
+    ...(restore === undefined ? {} : { restore }),
+    ...(sse === undefined ? {} : { sse }),
+    contentHeaders,
+    userMeta,
+    taggingCount: Number(opt('x-oss-tagging-count') ?? '0') || 0,
+    ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+  };
+}
+
+/** The ETag of a copy / part copy / completion: the result document's, else the header. */
+export function resultEtag(op: string, r: Reply, root: string): string {
+  const etag = text(child(parseXml(r.body), root), 'ETag') ?? header(r.headers, 'etag');
+  if (etag === undefined) throw new Error(`OSS ${op}: the response has no ETag`);
+  return etag;
+}
+
+export function parseObjectAcl(r: Reply): string {
+  return requireText(child(child(parseXml(r.body), 'AccessControlPolicy'), 'AccessControlList'), 'Grant', 'GetObjectAcl');
+}
+
+export function parseTagging(r: Reply): Array<[string, string]> {
+  const tagSet = child(child(parseXml(r.body), 'Tagging'), 'TagSet');
+  return children(tagSet, 'Tag').map((t) => [requireText(t, 'Key', 'GetObjectTagging'), text(t, 'Value') ?? '']);
+}
+
+export function parseUploadId(r: Reply): string {
+  return requireText(child(parseXml(r.body), 'InitiateMultipartUploadResult'), 'UploadId', 'InitiateMultipartUpload');
+}
+
+export function parseListObjects(r: Reply): ListPage {
+  const result = child(parseXml(r.body), 'ListBucketResult');
+  const decode = text(result, 'EncodingType') === 'url' ? urlDecode : (s: string) => s;
+  const objects: ListedObject[] = children(result, 'Contents').map((c) => ({
+    key: decode(requireText(c, 'Key', 'ListObjectsV2')),
+    etag: text(c, 'ETag') ?? '',
+    size: Number(text(c, 'Size') ?? '0'),
+    storageClass: text(c, 'StorageClass') ?? 'Standard',
+    lastModified: text(c, 'LastModified') ?? '',
+    type: text(c, 'Type') ?? 'Normal',
+  }));
+  const commonPrefixes = children(result, 'CommonPrefixes').map((p) => decode(requireText(p, 'Prefix', 'ListObjectsV2')));
+  const isTruncated = text(result, 'IsTruncated') === 'true';
+  const next = text(result, 'NextContinuationToken');
+  return { objects, commonPrefixes, isTruncated, ...(isTruncated && next ? { nextContinuationToken: next } : {}) };
+}
+
+export function parseListBuckets(r: Reply): { buckets: string[]; nextMarker?: string } {
+  const result = child(parseXml(r.body), 'ListAllMyBucketsResult');
+  const buckets = children(child(result, 'Buckets'), 'Bucket').map((b) => requireText(b, 'Name', 'ListBuckets'));
+  const next = text(result, 'NextMarker');
+  return text(result, 'IsTruncated') === 'true' && next ? { buckets, nextMarker: next } : { buckets };
+}
+
+export function parseBucketEncryption(r: Reply): SseSpec {
+  const rule = child(child(parseXml(r.body), 'ServerSideEncryptionRule'), 'ApplyServerSideEncryptionByDefault');
+  const algorithm = requireText(rule, 'SSEAlgorithm', 'GetBucketEncryption');
+  if (!SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
+    throw new Error(`OSS GetBucketEncryption: unknown SSEAlgorithm ${JSON.stringify(algorithm)}`);
+  }
+  const keyId = text(rule, 'KMSMasterKeyID');
+  const dataEncryption = text(rule, 'KMSDataEncryption');
+  return {
+    algorithm: algorithm as SseAlgorithm,
+    ...(keyId ? { keyId } : {}),
+    ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
+  };
+}
+
+export function parseVersioning(r: Reply): 'Enabled' | 'Suspended' | undefined {
+  const status = text(child(parseXml(r.body), 'VersioningConfiguration'), 'Status');
+  return status === 'Enabled' || status === 'Suspended' ? status : undefined;
+}
