@@ -20,7 +20,8 @@
 import { randomUUID } from 'node:crypto';
 import { listenLoopback } from '../listen';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fcContentMd5Matches, verifyFcRequest, type FcQuery } from '../../shared/signing';
+import type { FcQuery } from '../../shared/signing';
+import { fcContentMd5Matches, verifyFcRequest } from './verify';
 import { FunctionError } from '../runtime';
 
 /**

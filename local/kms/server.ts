@@ -9,7 +9,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { listenLoopback } from '../listen';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createNonceCache, parseRpcParams, verifyRpcRequest } from '../../shared/signing';
+import { createNonceCache, parseRpcParams, verifyRpcRequest } from './verify';
 import { KmsErrors, KmsServiceError } from './errors';
 import { KEY_SPECS, KeyRing, type KeySeed, type KeySpec, type KeyUsage, type KmsKey, type ProtectionLevel } from './keyring';
 

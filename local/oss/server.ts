@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLoopback } from '../listen';
 import { randomBytes } from 'node:crypto';
-import { parseOssRequest, signingView, verifyOssRequest, type OssRequest } from '../../shared/signing';
+import { signingView, type OssRequest } from '../../shared/signing';
+import { parseOssRequest, verifyOssRequest } from './verify';
 import * as bucketApi from './bucket';
 import type { KmsKeyLookup, ObjectContext, RequestContext, ServerSettings } from './context';
 import { NotModified } from './copy-source';

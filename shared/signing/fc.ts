@@ -1,6 +1,7 @@
 /**
  * Function Compute request signatures (`Authorization: FC <AccessKeyId>:<signature>`), as
- * @alicloud/fc2 2.6.6 computes them, both for signing and for verifying (the local FC server).
+ * @alicloud/fc2 2.6.6 computes them: the string to sign and signing. Verifying is the local
+ * FC server's (local/fc/verify.ts).
  *
  * Source: @alicloud/fc2 2.6.6 lib/client.js (buildHeaders, request, getSignature, signString)
  * and lib/helper.js (composeStringToSign, buildCanonicalHeaders):
@@ -20,23 +21,13 @@
  * - signature = base64(HMAC-SHA256(secret, StringToSign)).
  * fc2 computes Content-MD5 as base64 of the *hex* MD5 digest (kitx.md5(buf, 'hex')), not of
  * the raw digest; fcContentMd5 reproduces that.
- *
- * Error codes are Function Compute's documented ones ("Error codes", FC API reference):
- * 403 SignatureNotMatch, 403 InvalidAccessKeyID (`invalid access key ID '%s'`), 400
- * MissingRequiredHeader (`required HTTP header %s was not specified`), 400 InvalidArgument.
- * The fc-nodejs-sdk's own tests against the real service pin the first two (403,
- * FCSignatureNotMatchError / FCInvalidAccessKeyIDError). A skewed Date is refused with
- * RequestTimeTooSkewed (403): UNCONFIRMED for FC (the code OSS uses), 15 minutes like the
- * other Alibaba Cloud gateways.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Credentials } from './oss';
 
 const FC_HEADER_PREFIX = 'x-fc-';
-const DEFAULT_MAX_SKEW_MS = 15 * 60 * 1000;
 // `/<version>/proxy/…`: the HTTP-trigger paths whose query fc2 signs.
 const PROXY_PATH_RE = /^\/[^/]+\/proxy\//;
-const AUTH_RE = /^FC ([^:\s]+):(\S+)$/;
 
 /** Header values as node's IncomingMessage has them, or as a client builds them. */
 export type FcHeaders = Readonly<Record<string, string | number | readonly string[] | undefined>>;
@@ -51,7 +42,7 @@ function headerValue(v: string | number | readonly string[] | undefined): string
 }
 
 /** Case-insensitive header lookup (clients may use any case; node lower-cases). */
-function findHeader(headers: FcHeaders, name: string): string | undefined {
+export function findFcHeader(headers: FcHeaders, name: string): string | undefined {
   const direct = headerValue(headers[name]);
   if (direct !== undefined) return direct;
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return headerValue(v);
@@ -90,11 +81,11 @@ export function fcSignsQuery(path: string): boolean {
  * it for proxy paths (see fcSignsQuery), as fc2 does.
  */
 export function fcStringToSign(method: string, path: string, headers: FcHeaders, query?: FcQuery): string {
-  const md5 = findHeader(headers, 'content-md5') ?? '';
-  const type = findHeader(headers, 'content-type') ?? '';
+  const md5 = findFcHeader(headers, 'content-md5') ?? '';
+  const type = findFcHeader(headers, 'content-type') ?? '';
   // fc2 reads `headers['date']` even when absent ('undefined' in its template); verifiers
   // refuse a missing Date before getting here, so '' never signs anything valid.
-  const date = findHeader(headers, 'date') ?? '';
+  const date = findFcHeader(headers, 'date') ?? '';
   let s = `${method.toUpperCase()}\n${md5}\n${type}\n${date}\n${fcCanonicalHeaders(headers)}${path}`;
   if (query) {
     const params: string[] = [];
@@ -116,12 +107,6 @@ export function fcSignature(stringToSign: string, secret: string): string {
 /** Content-MD5 as fc2 sends it: base64 of the lower-case hex MD5 digest. */
 export function fcContentMd5(body: Buffer | string): string {
   return Buffer.from(createHash('md5').update(body).digest('hex'), 'utf8').toString('base64');
-}
-
-/** True when `header` is the body's MD5 in fc2's form (base64 of hex) or the RFC 1864 form (base64 of the digest). */
-export function fcContentMd5Matches(header: string, body: Buffer): boolean {
-  const digest = createHash('md5').update(body).digest();
-  return header === Buffer.from(digest.toString('hex'), 'utf8').toString('base64') || header === digest.toString('base64');
 }
 
 /** `FC <AccessKeyId>:<signature>` for the request (Client.getSignature). */
@@ -159,87 +144,4 @@ export function signFcRequest(
   const query = fcSignsQuery(req.path) ? (req.query ?? {}) : undefined;
   out.authorization = fcAuthorization(req.method, req.path, out, creds, query);
   return out;
-}
-
-export type FcVerifyFailure = {
-  ok: false;
-  status: 400 | 403;
-  code: 'MissingRequiredHeader' | 'InvalidArgument' | 'InvalidAccessKeyID' | 'SignatureNotMatch' | 'RequestTimeTooSkewed';
-  message: string;
-};
-
-export type FcVerifyResult = { ok: true; accessKeyId: string; securityToken?: string } | FcVerifyFailure;
-
-export interface FcVerifyOptions {
-  lookupSecret: (accessKeyId: string) => string | undefined;
-  now?: Date;
-  /** Allowed difference between the Date header and now; default 15 minutes. */
-  maxSkewMs?: number;
-}
-
-function fail(status: 400 | 403, code: FcVerifyFailure['code'], message: string): FcVerifyFailure {
-  return { ok: false, status, code, message };
-}
-
-function sameSignature(expected: string, provided: string): boolean {
-  const a = Buffer.from(expected, 'utf8');
-  const b = Buffer.from(provided, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function decodedPath(path: string): string | undefined {
-  try {
-    const d = decodeURIComponent(path);
-    return d === path ? undefined : d;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Verify an FC request. `path` is the request path without the query, as received (it may be
- * percent-encoded: fc2 signs the unencoded path, so a path that differs once decoded is tried
- * both ways); `query` the decoded query parameters (signed only for proxy paths); `headers`
- * as node delivers them. Order: Authorization and Date present → Authorization well-formed →
- * access key known → Date within maxSkewMs → signature. The body's Content-MD5 is the
- * caller's to check (fcContentMd5Matches): the signature covers the header, not the bytes.
- */
-export function verifyFcRequest(method: string, path: string, query: FcQuery, headers: FcHeaders, opts: FcVerifyOptions): FcVerifyResult {
-  const auth = findHeader(headers, 'authorization');
-  if (auth === undefined || auth === '') return fail(400, 'MissingRequiredHeader', 'required HTTP header Authorization was not specified');
-  const dateHeader = findHeader(headers, 'date');
-  if (dateHeader === undefined || dateHeader === '')
-    return fail(400, 'MissingRequiredHeader', 'required HTTP header Date was not specified');
-  const m = AUTH_RE.exec(auth);
-  if (!m) return fail(400, 'InvalidArgument', 'the Authorization header must be "FC <AccessKeyId>:<Signature>"');
-  const accessKeyId = m[1] as string;
-  const provided = m[2] as string;
-
-  const date = Date.parse(dateHeader);
-  if (Number.isNaN(date)) return fail(400, 'InvalidArgument', `the Date header "${dateHeader}" is not an RFC 1123 date`);
-
-  const secret = opts.lookupSecret(accessKeyId);
-  if (secret === undefined) return fail(403, 'InvalidAccessKeyID', `invalid access key ID '${accessKeyId}'`);
-
-  const now = opts.now === undefined ? Date.now() : opts.now.getTime();
-  if (Math.abs(now - date) > (opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS)) {
-    return fail(403, 'RequestTimeTooSkewed', 'the difference between the request time (Date header) and the server time is too large');
-  }
-
-  const signedQuery = fcSignsQuery(path) ? query : undefined;
-  let ok = sameSignature(fcSignature(fcStringToSign(method, path, headers, signedQuery), secret), provided);
-  if (!ok) {
-    const alt = decodedPath(path);
-    if (alt !== undefined) ok = sameSignature(fcSignature(fcStringToSign(method, alt, headers, signedQuery), secret), provided);
-  }
-  if (!ok) {
-    // FC's documented message; the StringToSign is not echoed (it carries the STS token).
-    return fail(
-      403,
-      'SignatureNotMatch',
-      'The request signature we calculated does not match the signature you provided. Check your access key and signing method',
-    );
-  }
-  const token = findHeader(headers, 'x-fc-security-token');
-  return token === undefined || token === '' ? { ok: true, accessKeyId } : { ok: true, accessKeyId, securityToken: token };
 }

@@ -15,7 +15,8 @@ import Fc2 from '@alicloud/fc2';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFcInvoker, FcInvokeError, type FcInvoker } from '../../shared/fc-invoke';
-import { signFcRequest, verifyFcRequest, type Credentials } from '../../shared/signing';
+import { verifyFcRequest } from '../../local/fc/verify';
+import { signFcRequest, type Credentials } from '../../shared/signing';
 import { startFcServer, type FcServer } from '../../local/fc/server';
 import { createRuntime, type FunctionRuntime } from '../../local/runtime';
 

@@ -14,15 +14,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   fcAuthorization,
   fcContentMd5,
-  fcContentMd5Matches,
   fcSignature,
   fcSignsQuery,
   fcStringToSign,
   signFcRequest,
-  verifyFcRequest,
   type FcHeaders,
   type FcQuery,
 } from '../../shared/signing';
+import { fcContentMd5Matches, verifyFcRequest } from '../../local/fc/verify';
 
 const ACCOUNT = '1234567890123456';
 const AK = 'LTAI5tFcSigningUnitTest';

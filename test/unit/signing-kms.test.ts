@@ -8,15 +8,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Kms, * as $Kms from '@alicloud/kms20160120';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createNonceCache,
-  parseRpcParams,
-  encodeRfc3986,
-  rpcSignature,
-  rpcStringToSign,
-  signRpcParams,
-  verifyRpcRequest,
-} from '../../shared/signing';
+import { createNonceCache, parseRpcParams, verifyRpcRequest } from '../../local/kms/verify';
+import { encodeRfc3986, rpcSignature, rpcStringToSign, signRpcParams } from '../../shared/signing';
 
 const AK = 'LTAI5tKmsSigningUnitTest';
 const SECRET = 'KmsSigningSecret+/=0123456789abcdef';

@@ -16,14 +16,12 @@ import {
   OSS_V1_SIGNED_SUBRESOURCES,
   authorizationV1,
   authorizationV4,
-  parseOssRequest,
   signOssRequest,
   stringToSignV1,
-  verifyOssRequest,
   type Credentials,
   type OssRequest,
-  type VerifyResult,
 } from '../../shared/signing';
+import { parseOssRequest, verifyOssRequest, type VerifyResult } from '../../local/oss/verify';
 
 const AK = 'LTAI5tSigningUnitTestKey';
 const SECRET = 'SigningUnitTestSecret+/=0123456789abcdef';
