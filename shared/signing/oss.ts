@@ -11,6 +11,7 @@
  * avoids per-call regex compilation and keeps allocations to what the canonical strings need.
  */
 import { createHash, createHmac } from 'node:crypto';
+import { OSS_V1_SIGNED_SUBRESOURCES } from './oss-subresources';
 import { encodeRfc3986 } from './rfc3986';
 
 export interface Credentials {
@@ -32,103 +33,6 @@ export interface OssRequest {
   /** Lower-case header names, like node's IncomingMessage.headers. */
   headers: Record<string, string | string[] | undefined>;
 }
-
-/**
- * Query parameters that V1 signs: they go into the CanonicalizedResource, sorted, as
- * `name` or `name=value` (decoded value). Everything else (prefix, max-keys, list-type,
- * delimiter, marker, start-after, encoding-type, key-marker, upload-id-marker, …) is not
- * signed in V1. Union of the official Go SDK v1 `signKeyList` and Go SDK v2
- * `requiredSignedParametersMap`, which covers every sub-resource ali-oss 6.23.0 puts in
- * `params.subres`. In addition, any parameter whose name starts with `x-oss-` is signed
- * (Go SDK v2 rule; see isV1SignedParam).
- */
-export const OSS_V1_SIGNED_SUBRESOURCES: ReadonlySet<string> = new Set([
-  'acl',
-  'uploads',
-  'location',
-  'cors',
-  'logging',
-  'website',
-  'referer',
-  'lifecycle',
-  'delete',
-  'append',
-  'tagging',
-  'objectMeta',
-  'uploadId',
-  'partNumber',
-  'security-token',
-  'position',
-  'img',
-  'style',
-  'styleName',
-  'replication',
-  'replicationProgress',
-  'replicationLocation',
-  'cname',
-  'bucketInfo',
-  'comp',
-  'qos',
-  'live',
-  'status',
-  'vod',
-  'startTime',
-  'endTime',
-  'symlink',
-  'x-oss-process',
-  'response-content-type',
-  'x-oss-traffic-limit',
-  'response-content-language',
-  'response-expires',
-  'response-cache-control',
-  'response-content-disposition',
-  'response-content-encoding',
-  'udf',
-  'udfName',
-  'udfImage',
-  'udfId',
-  'udfImageDesc',
-  'udfApplication',
-  'udfApplicationLog',
-  'restore',
-  'callback',
-  'callback-var',
-  'qosInfo',
-  'policy',
-  'stat',
-  'encryption',
-  'versions',
-  'versioning',
-  'versionId',
-  'requestPayment',
-  'x-oss-request-payer',
-  'sequential',
-  'inventory',
-  'inventoryId',
-  'continuation-token',
-  'asyncFetch',
-  'worm',
-  'wormId',
-  'wormExtend',
-  'withHashContext',
-  'x-oss-enable-md5',
-  'x-oss-enable-sha1',
-  'x-oss-enable-sha256',
-  'x-oss-hash-ctx',
-  'x-oss-md5-ctx',
-  'transferAcceleration',
-  'regionList',
-  'cloudboxes',
-  'x-oss-ac-source-ip',
-  'x-oss-ac-subnet-mask',
-  'x-oss-ac-vpc-id',
-  'x-oss-ac-forward-allow',
-  'metaQuery',
-  'resourceGroup',
-  'rtc',
-  'x-oss-async-process',
-  'responseHeader',
-]);
 
 const OSS_HEADER_PREFIX = 'x-oss-';
 export const OSS_V4_ALGORITHM = 'OSS4-HMAC-SHA256';
