@@ -1,8 +1,5 @@
 /** The local OSS server's data model: what a bucket, an object version and an upload are. */
-import type { ContentHeaderName } from '../../shared/oss/port';
-
-export type SseAlgorithm = 'AES256' | 'KMS' | 'SM4';
-export const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
+import type { ContentHeaderName, SseAlgorithm } from '../../shared/oss/port';
 
 /** Server-side encryption of one object, or a bucket's default rule. */
 export interface Sse {

@@ -4,27 +4,26 @@
  * Shared by PutObject, CopyObject, AppendObject and InitiateMultipartUpload.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import { isSseAlgorithm, SSE_ALGORITHMS } from '../../shared/oss/port';
 import { header, type KmsKeyLookup, type RequestContext } from './context';
 import { Errors, OssError } from './errors';
 import {
   ARCHIVE_CLASSES,
   CONTENT_HEADERS,
   OBJECT_ACLS,
-  SSE_ALGORITHMS,
   STORAGE_CLASSES,
   type BucketRecord,
   type ContentHeaders,
   type ObjectAcl,
   type ObjectVersion,
   type Sse,
-  type SseAlgorithm,
   type StorageClass,
 } from './model';
 import { httpDate } from './xml';
 
 /** Validates an SSE rule the way OSS does for both object headers and bucket rules. */
 export function checkSse(algorithm: string, keyId: string | undefined, dataEncryption: string | undefined, defaultKmsKeyId: string): Sse {
-  if (!SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
+  if (!isSseAlgorithm(algorithm)) {
     throw new OssError(
       400,
       'InvalidEncryptionAlgorithmError',
@@ -42,7 +41,7 @@ export function checkSse(algorithm: string, keyId: string | undefined, dataEncry
         'x-oss-server-side-data-encryption',
         dataEncryption,
       );
-    return { algorithm: algorithm as SseAlgorithm };
+    return { algorithm };
   }
   if (dataEncryption !== undefined && dataEncryption !== 'SM4') {
     throw Errors.invalidArgument('Data encryption must be SM4.', 'x-oss-server-side-data-encryption', dataEncryption);

@@ -5,7 +5,13 @@
  * it against the local OSS server.
  */
 
-export type SseAlgorithm = 'AES256' | 'KMS' | 'SM4';
+/** The server-side encryption algorithms OSS knows (x-oss-server-side-encryption, SSEAlgorithm). */
+export const SSE_ALGORITHMS = ['AES256', 'KMS', 'SM4'] as const;
+export type SseAlgorithm = (typeof SSE_ALGORITHMS)[number];
+
+export function isSseAlgorithm(s: string): s is SseAlgorithm {
+  return (SSE_ALGORITHMS as readonly string[]).includes(s);
+}
 
 /** Server-side encryption of an object or a bucket's default rule. */
 export interface SseSpec {

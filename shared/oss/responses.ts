@@ -3,17 +3,15 @@ import { urlDecode } from './encoding';
 import { header, type Reply } from './failures';
 import {
   CONTENT_HEADER_NAMES,
+  isSseAlgorithm,
   type ContentHeaderName,
   type ListedObject,
   type ListPage,
   type ObjectHead,
-  type SseAlgorithm,
   type SseSpec,
   type WriteResult,
 } from './port';
 import { child, children, parseXml, requireText, text } from './xml';
-
-const SSE_ALGORITHMS: readonly SseAlgorithm[] = ['AES256', 'KMS', 'SM4'];
 
 export function versionQuery(versionId: string | undefined): Record<string, string> {
   return versionId === undefined ? {} : { versionId };
@@ -52,11 +50,11 @@ export function parseHead(bucket: string, key: string, r: Reply): ObjectHead {
   let sse: SseSpec | undefined;
   // An algorithm this code does not know is left out: the policy then sees the object as
   // not compliant and re-encrypts it, which is safe.
-  if (algorithm !== undefined && SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
+  if (algorithm !== undefined && isSseAlgorithm(algorithm)) {
     const keyId = header(h, 'x-oss-server-side-encryption-key-id');
     const dataEncryption = header(h, 'x-oss-server-side-data-encryption');
     sse = {
-      algorithm: algorithm as SseAlgorithm,
+      algorithm,
       ...(keyId ? { keyId } : {}),
       ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
     };
@@ -132,13 +130,13 @@ export function parseListBuckets(r: Reply): { buckets: string[]; nextMarker?: st
 export function parseBucketEncryption(r: Reply): SseSpec {
   const rule = child(child(parseXml(r.body), 'ServerSideEncryptionRule'), 'ApplyServerSideEncryptionByDefault');
   const algorithm = requireText(rule, 'SSEAlgorithm', 'GetBucketEncryption');
-  if (!SSE_ALGORITHMS.includes(algorithm as SseAlgorithm)) {
+  if (!isSseAlgorithm(algorithm)) {
     throw new Error(`OSS GetBucketEncryption: unknown SSEAlgorithm ${JSON.stringify(algorithm)}`);
   }
   const keyId = text(rule, 'KMSMasterKeyID');
   const dataEncryption = text(rule, 'KMSDataEncryption');
   return {
-    algorithm: algorithm as SseAlgorithm,
+    algorithm,
     ...(keyId ? { keyId } : {}),
     ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
   };

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { SSE_ALGORITHMS } from '../oss/port';
 import { BucketNameSchema } from './names';
 
 /**
@@ -10,7 +11,6 @@ import { BucketNameSchema } from './names';
  * error always names exactly what the operator has to fix.
  */
 
-export const SSE_ALGORITHMS = ['AES256', 'KMS', 'SM4'] as const;
 export const KMS_DATA_ENCRYPTIONS = ['SM4'] as const;
 /** CopyObject cannot change encryption above 1 GiB, so this is also the maximum. */
 export const MAX_MULTIPART_THRESHOLD_BYTES = 1024 * 1024 * 1024;
