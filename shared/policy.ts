@@ -3,7 +3,7 @@
  * object's HEAD, is it compliant, to be re-encrypted, or skipped (and why); and from the
  * policy and a bucket's default rule, what to do with the bucket. Pure functions only.
  */
-import type { ObjectHead, SseSpec } from './oss/port';
+import type { ObjectHead, SseSpec, StorageClass, Unrecognised } from './oss/port';
 import type { Config } from './validation/config';
 
 export interface Policy {
@@ -67,7 +67,8 @@ export function keyExcluded(policy: Policy, key: string): boolean {
   return policy.keyExcludePrefixes.some((p) => key.startsWith(p));
 }
 
-const ARCHIVE_CLASSES = new Set(['Archive', 'ColdArchive', 'DeepColdArchive']);
+// An Unrecognised class is never in it: read as readable, as before the classes were typed.
+const ARCHIVE_CLASSES: ReadonlySet<StorageClass | Unrecognised> = new Set<StorageClass>(['Archive', 'ColdArchive', 'DeepColdArchive']);
 
 /** A restored archive object reads `ongoing-request="false", expiry-date=…`. */
 export function isReadable(head: Pick<ObjectHead, 'storageClass' | 'restore'>): boolean {

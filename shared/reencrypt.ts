@@ -18,7 +18,15 @@ import {
   type ReencryptReason,
   type SkipReason,
 } from './policy';
-import { CONTENT_HEADER_NAMES, OssRequestError, type CompletedPart, type ObjectHead, type OssPort } from './oss/port';
+import {
+  asSent,
+  CONTENT_HEADER_NAMES,
+  OssRequestError,
+  type CompletedPart,
+  type ObjectHead,
+  type OssNoAnswer,
+  type OssPort,
+} from './oss/port';
 import { normalizeEtag } from './events/oss-trigger';
 import { isTransientOssError } from './retry';
 import type { Logger } from './log';
@@ -39,7 +47,7 @@ export interface ObjectOutcome {
   newVersionId?: string;
   /** Versioned buckets: the plaintext version left behind, or deleted when so configured. */
   plaintextVersion?: { versionId: string; deleted: boolean };
-  error?: { code: string; message: string; requestId?: string; status?: number };
+  error?: { code: string; message: string; requestId?: string; status?: number | OssNoAnswer };
   /** True when the failure is transient (throttling, 5xx, network): worth retrying later. */
   retryable?: boolean;
   /** The ETag of the object our copy wrote (also when it did not verify), so its own event can be recognised. */
@@ -214,7 +222,7 @@ async function preservedHeaders(
     if (v !== undefined) h[name] = v;
   }
   Object.assign(h, head.userMeta);
-  h['x-oss-storage-class'] = head.storageClass;
+  h['x-oss-storage-class'] = asSent(head.storageClass);
   if (policy.preserveAcl) {
     const acl = await oss.getObjectAcl(head.bucket, head.key, head.versionId);
     // 'default' means "inherit the bucket's": sending nothing keeps it that way.

@@ -69,9 +69,13 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'InternalError',
 ]);
 
+/** ali-oss's status for a request without an answer: -1 network error, -2 ResponseTimeoutError. */
+const ALI_OSS_NO_ANSWER: ReadonlySet<number> = new Set([-1, -2]);
+
 /**
  * True for errors that may succeed when retried: throttling (503 *QpsLimitExceeded,
- * SlowDown, 429), any 5xx, network failures (status -1) and timeouts (-2). Every 4xx is
+ * SlowDown, 429), any 5xx, requests without an answer (OssRequestError status
+ * 'network-error' or 'timeout'; ali-oss's -1 and -2). Every 4xx is
  * permanent (AccessDenied, InvalidObjectState, FileImmutable, NoSuchKey,
  * PreconditionFailed, InvalidArgument, …): retrying cannot change the answer.
  * Duck-typed on `status`/`code`, so ali-oss errors are classified the same way.
@@ -79,8 +83,9 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 export function isTransientOssError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const { status, code } = err as { status?: unknown; code?: unknown };
+  if (status === 'network-error' || status === 'timeout') return true;
   if (typeof status !== 'number') return false;
-  if (status === -1 || status === -2 || status === 429 || status >= 500) return true;
+  if (ALI_OSS_NO_ANSWER.has(status) || status === 429 || status >= 500) return true;
   if (status >= 400) return false;
   return typeof code === 'string' && TRANSIENT_CODES.has(code);
 }

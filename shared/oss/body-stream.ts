@@ -37,7 +37,7 @@ export function streamedBody(
             timer = setTimeout(
               () =>
                 reject(
-                  new OssRequestError(-2, 'ClientTimeout', `OSS ${c.op} on ${where(c)}: no data for ${idleMs} ms after ${received} bytes`),
+                  new OssRequestError('timeout', 'ClientTimeout', `OSS ${c.op} on ${where(c)}: no data for ${idleMs} ms after ${received} bytes`),
                 ),
               idleMs,
             );
@@ -48,7 +48,7 @@ export function streamedBody(
               over = true;
               if (!res.complete || (size >= 0 && received !== size)) {
                 throw new OssRequestError(
-                  -1,
+                  'network-error',
                   'NetworkError',
                   `OSS ${c.op} on ${where(c)}: the body ended after ${received} of ${size} bytes`,
                 );
@@ -62,7 +62,7 @@ export function streamedBody(
             if (e instanceof OssRequestError) throw e;
             const err = e as Error & { code?: string };
             throw new OssRequestError(
-              -1,
+              'network-error',
               'NetworkError',
               redact(`OSS ${c.op} on ${where(c)} failed after ${received} bytes: ${err.code ?? 'network error'}: ${err.message}`, secrets),
             );

@@ -45,16 +45,16 @@ export function where(s: Subject): string {
   return s.key === undefined ? `bucket ${s.bucket}` : `oss://${s.bucket}/${s.key}`;
 }
 
-/** A request without a (complete) answer: -2 ClientTimeout when `timeout` says how, else -1 NetworkError. */
+/** A request without a (complete) answer: a ClientTimeout when `timeout` says how, else a NetworkError. */
 export function noAnswer(
   s: Subject,
   e: Error & { code?: string },
   timeout: string | undefined,
   secrets: readonly string[],
 ): OssRequestError {
-  if (timeout !== undefined) return new OssRequestError(-2, 'ClientTimeout', `OSS ${s.op} on ${where(s)}: ${timeout}`);
+  if (timeout !== undefined) return new OssRequestError('timeout', 'ClientTimeout', `OSS ${s.op} on ${where(s)}: ${timeout}`);
   return new OssRequestError(
-    -1,
+    'network-error',
     'NetworkError',
     redact(`OSS ${s.op} on ${where(s)} failed: ${e.code ?? 'network error'}: ${e.message}`, secrets),
   );

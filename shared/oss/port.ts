@@ -31,6 +31,30 @@ export const CONTENT_HEADER_NAMES = [
 ] as const;
 export type ContentHeaderName = (typeof CONTENT_HEADER_NAMES)[number];
 
+export const OBJECT_TYPES = ['Normal', 'Multipart', 'Appendable', 'Symlink'] as const;
+export type ObjectType = (typeof OBJECT_TYPES)[number];
+
+export const STORAGE_CLASSES = ['Standard', 'IA', 'Archive', 'ColdArchive', 'DeepColdArchive'] as const;
+export type StorageClass = (typeof STORAGE_CLASSES)[number];
+
+/**
+ * A value OSS sent that this code does not know (a storage class added after it was written,
+ * say), kept as sent: it matches no known value in a decision, and a copy sends it back unchanged.
+ */
+export interface Unrecognised {
+  unrecognised: string;
+}
+
+/** `raw` as one of `known`, or Unrecognised. */
+export function recognise<T extends string>(known: readonly T[], raw: string): T | Unrecognised {
+  return (known as readonly string[]).includes(raw) ? (raw as T) : { unrecognised: raw };
+}
+
+/** The value as OSS sent it. */
+export function asSent(value: string | Unrecognised): string {
+  return typeof value === 'string' ? value : value.unrecognised;
+}
+
 export interface ObjectHead {
   bucket: string;
   key: string;
@@ -42,8 +66,8 @@ export interface ObjectHead {
   /** Unsigned decimal, when OSS sent x-oss-hash-crc64ecma. */
   crc64?: string;
   lastModified?: string;
-  objectType: string; // Normal | Multipart | Appendable | Symlink
-  storageClass: string; // Standard | IA | Archive | ColdArchive | DeepColdArchive
+  objectType: ObjectType | Unrecognised;
+  storageClass: StorageClass | Unrecognised;
   /** x-oss-restore, raw. */
   restore?: string;
   sse?: SseSpec;
@@ -58,9 +82,9 @@ export interface ListedObject {
   key: string;
   etag: string;
   size: number;
-  storageClass: string;
+  storageClass: StorageClass | Unrecognised;
   lastModified: string;
-  type: string;
+  type: ObjectType | Unrecognised;
 }
 
 export interface ListPage {
@@ -156,11 +180,14 @@ export interface OssPort {
   getBucketVersioning(bucket: string): Promise<'Enabled' | 'Suspended' | undefined>;
 }
 
-/** An error answered by OSS (or a transport failure: status -1 network, -2 timeout). */
+/** Why a request has no (complete) answer: the connection failed, or the client's timer ran out. */
+export type OssNoAnswer = 'network-error' | 'timeout';
+
+/** An error answered by OSS (status: its HTTP status), or a request without an answer. */
 export class OssRequestError extends Error {
   override readonly name = 'OssRequestError';
   constructor(
-    readonly status: number,
+    readonly status: number | OssNoAnswer,
     readonly code: string,
     message: string,
     readonly requestId?: string,

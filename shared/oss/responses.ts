@@ -3,6 +3,9 @@ import { urlDecode } from './encoding';
 import { header, type Reply } from './failures';
 import {
   CONTENT_HEADER_NAMES,
+  OBJECT_TYPES,
+  recognise,
+  STORAGE_CLASSES,
   isSseAlgorithm,
   type ContentHeaderName,
   type ListedObject,
@@ -72,8 +75,8 @@ export function parseHead(bucket: string, key: string, r: Reply): ObjectHead {
     size: Number(opt('content-length') ?? '0'),
     ...(crc64 === undefined ? {} : { crc64 }),
     ...(lastModified === undefined ? {} : { lastModified }),
-    objectType: opt('x-oss-object-type') ?? 'Normal',
-    storageClass: opt('x-oss-storage-class') ?? 'Standard',
+    objectType: recognise(OBJECT_TYPES, opt('x-oss-object-type') ?? 'Normal'),
+    storageClass: recognise(STORAGE_CLASSES, opt('x-oss-storage-class') ?? 'Standard'),
     ...(restore === undefined ? {} : { restore }),
     ...(sse === undefined ? {} : { sse }),
     contentHeaders,
@@ -110,9 +113,9 @@ export function parseListObjects(r: Reply): ListPage {
     key: decode(requireText(c, 'Key', 'ListObjectsV2')),
     etag: text(c, 'ETag') ?? '',
     size: Number(text(c, 'Size') ?? '0'),
-    storageClass: text(c, 'StorageClass') ?? 'Standard',
+    storageClass: recognise(STORAGE_CLASSES, text(c, 'StorageClass') ?? 'Standard'),
     lastModified: text(c, 'LastModified') ?? '',
-    type: text(c, 'Type') ?? 'Normal',
+    type: recognise(OBJECT_TYPES, text(c, 'Type') ?? 'Normal'),
   }));
   const commonPrefixes = children(result, 'CommonPrefixes').map((p) => decode(requireText(p, 'Prefix', 'ListObjectsV2')));
   const isTruncated = text(result, 'IsTruncated') === 'true';

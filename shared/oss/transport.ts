@@ -20,14 +20,14 @@ import { keyPath, queryString, toWireValue } from './encoding';
 import { requestTarget, type OssEndpoint } from './endpoint';
 import { errorFromReply, header, noAnswer, signatureOf, where, type Reply, type Subject } from './failures';
 import type { OssOperation } from './operations';
-import type { ObjectStream } from './port';
+import type { ObjectStream, OssNoAnswer } from './port';
 
 export interface OssRequestInfo {
   method: string;
   /** The OSS operation, e.g. `CopyObject`. */
   op: string;
-  /** HTTP status; -1 network error, -2 timeout. */
-  status: number;
+  /** The HTTP status, or why there was none. */
+  status: number | OssNoAnswer;
   requestId?: string;
   /** 0 for the first try, 1 for the first retry, … */
   attempt: number;
@@ -162,12 +162,12 @@ export class OssTransport {
   /**
    * Signs and sends one HTTP request. The timer runs until the attempt settles: the last byte
    * of a read body, or the headers of a streamed 2xx (its body has an idle timeout per chunk,
-   * see streamedBody). Transport failures become OssRequestError -1 / -2.
+   * see streamedBody). A request without an answer is an OssRequestError 'network-error' or 'timeout'.
    */
   private attempt(x: Exchange, s: Subject, attempt: number, mode: BodyMode): Promise<{ outcome: Outcome; secrets: string[] }> {
     const { options, send, secrets, body } = this.prepare(x);
     const { timeoutMs, onRequest } = this.settings;
-    const report = (status: number, requestId?: string): void =>
+    const report = (status: number | OssNoAnswer, requestId?: string): void =>
       onRequest?.({ method: s.method, op: s.op, status, attempt, ...(requestId === undefined ? {} : { requestId }) });
     const streamed = mode === 'streamed';
     const maxBytes = streamed ? MAX_ERROR_BODY_BYTES : MAX_RESPONSE_BYTES;

@@ -358,7 +358,7 @@ describe('OssHttpClient.getObjectStream', () => {
           for await (const chunk of r.body) total += chunk.length;
         })().catch((e: unknown) => e);
         expect(err).toBeInstanceOf(OssRequestError);
-        expect(err).toMatchObject({ status: -1, code: 'NetworkError' });
+        expect(err).toMatchObject({ status: 'network-error', code: 'NetworkError' });
         expect(total).toBe(1000);
         expect(c.requestCount).toBe(1);
         expect(hits).toBe(1);
@@ -378,7 +378,7 @@ describe('OssHttpClient.getObjectStream', () => {
         const err = await (async () => {
           for await (const _ of r.body) void _;
         })().catch((e: unknown) => e);
-        expect(err).toMatchObject({ status: -2, code: 'ClientTimeout' });
+        expect(err).toMatchObject({ status: 'timeout', code: 'ClientTimeout' });
 
         handler = (_req, res) => {
           res.writeHead(200, okHeaders);

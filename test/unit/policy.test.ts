@@ -31,7 +31,7 @@ describe('decideObject', () => {
     expect(decideObject(any, 'b', 'k', undefined)).toEqual({ action: 'skip', reason: 'not-found' });
     expect(decideObject(any, 'b', 'k', head({ objectType: 'Symlink' }))).toEqual({ action: 'skip', reason: 'symlink' });
     expect(decideObject(any, 'b', 'k', head({ objectType: 'Appendable' }))).toEqual({ action: 'skip', reason: 'appendable' });
-    for (const storageClass of ['Archive', 'ColdArchive', 'DeepColdArchive']) {
+    for (const storageClass of ['Archive', 'ColdArchive', 'DeepColdArchive'] as const) {
       expect(decideObject(any, 'b', 'k', head({ storageClass }))).toEqual({ action: 'skip', reason: 'archived-not-restored' });
       expect(decideObject(any, 'b', 'k', head({ storageClass, restore: 'ongoing-request="true"' }))).toEqual({
         action: 'skip',
@@ -42,6 +42,29 @@ describe('decideObject', () => {
       );
     }
     expect(decideObject(any, 'b', 'k', head({ objectType: 'Appendable', sse: { algorithm: 'AES256' } }))).toEqual({ action: 'compliant' });
+  });
+
+  it('an object type or storage class OSS sends that the code does not know is decided as Normal / Standard, as before they were typed', () => {
+    const exact = policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'key-1', COMPLIANCE: 'exact' });
+    const sses = [
+      undefined,
+      { algorithm: 'AES256' as const },
+      { algorithm: 'KMS' as const, keyId: 'key-1' },
+      { algorithm: 'KMS' as const },
+    ];
+    for (const p of [any, exact]) {
+      for (const sse of sses) {
+        const known = decideObject(p, 'b', 'k', head({ ...(sse ? { sse } : {}) }));
+        for (const unknown of [
+          { objectType: { unrecognised: 'Hologram' } },
+          { storageClass: { unrecognised: 'FrozenArchive' } },
+          { storageClass: { unrecognised: 'FrozenArchive' }, restore: 'ongoing-request="true"' },
+          { objectType: { unrecognised: 'symlink' }, storageClass: { unrecognised: 'archive' } },
+        ]) {
+          expect(decideObject(p, 'b', 'k', head({ ...unknown, ...(sse ? { sse } : {}) })), JSON.stringify({ unknown, sse })).toEqual(known);
+        }
+      }
+    }
   });
 
   it('honours bucket include/exclude globs and key prefixes before looking at the object', () => {

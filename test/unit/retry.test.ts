@@ -150,9 +150,9 @@ describe('isTransientOssError', () => {
     [502, 'UnknownError'],
     [504, 'GatewayTimeout'],
     [429, 'TooManyRequests'],
-    [-1, 'NetworkError'],
-    [-2, 'ClientTimeout'],
-  ])('%i %s is transient', (status, code) => {
+    ['network-error', 'NetworkError'],
+    ['timeout', 'ClientTimeout'],
+  ] as const)('%s %s is transient', (status, code) => {
     expect(isTransientOssError(new OssRequestError(status, code, 'm'))).toBe(true);
   });
 
@@ -171,6 +171,8 @@ describe('isTransientOssError', () => {
   it('classifies ali-oss-shaped errors by status/code and rejects anything else', () => {
     expect(isTransientOssError(Object.assign(new Error('x'), { status: 503, code: 'TotalQpsLimitExceeded' }))).toBe(true);
     expect(isTransientOssError(Object.assign(new Error('x'), { status: -2, code: 'ResponseTimeoutError' }))).toBe(true);
+    expect(isTransientOssError(Object.assign(new Error('x'), { status: -1, code: 'ECONNRESET' }))).toBe(true);
+    expect(isTransientOssError(Object.assign(new Error('x'), { status: 'unknown-failure', code: 'X' }))).toBe(false);
     expect(isTransientOssError(Object.assign(new Error('x'), { status: 404, code: 'NoSuchKey' }))).toBe(false);
     expect(isTransientOssError(new Error('plain'))).toBe(false);
     expect(isTransientOssError(undefined)).toBe(false);
