@@ -5,7 +5,7 @@
  * Hostname endpoints are virtual-hosted (`<bucket>.<host>`), as OSS requires for new
  * buckets. IP endpoints (the local stack, `http://127.0.0.1:PORT`) cannot carry the bucket
  * in DNS, so we connect to the IP and name the bucket in the Host header exactly as ali-oss
- * 6.23.0 does (OSS-FACTS §6): `Host: <bucket>.oss-<region>.aliyuncs.com`.
+ * 6.23.0 does: `Host: <bucket>.oss-<region>.aliyuncs.com`. See docs/oss-behaviour.md#ali-oss-quirks.
  */
 import { isIP } from 'node:net';
 
@@ -62,7 +62,7 @@ export function resolveOssEndpoint(input: OssEndpointInput): OssEndpoint {
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
-  // localhost has no `<bucket>.localhost` DNS either (OSS-FACTS §6): address it like an IP.
+  // localhost has no `<bucket>.localhost` DNS either: address it like an IP. See docs/oss-behaviour.md#ali-oss-quirks.
   const ipStyle = isIP(host) !== 0 || host.toLowerCase() === 'localhost';
   return { protocol: url.protocol, host, port, ipStyle };
 }
