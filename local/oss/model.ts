@@ -1,5 +1,8 @@
 /** The local OSS server's data model: what a bucket, an object version and an upload are. */
-import type { ContentHeaderName, SseAlgorithm } from '../../shared/oss/port';
+import type { ContentHeaderName, ObjectType, SseAlgorithm, StorageClass } from '../../shared/oss/port';
+
+// The same value lists as the client's: one source for what OSS can answer.
+export { STORAGE_CLASSES, type ObjectType, type StorageClass } from '../../shared/oss/port';
 
 /** Server-side encryption of one object, or a bucket's default rule. */
 export interface Sse {
@@ -8,15 +11,11 @@ export interface Sse {
   dataEncryption?: 'SM4'; // KMS only
 }
 
-export type StorageClass = 'Standard' | 'IA' | 'Archive' | 'ColdArchive' | 'DeepColdArchive';
-export const STORAGE_CLASSES: readonly StorageClass[] = ['Standard', 'IA', 'Archive', 'ColdArchive', 'DeepColdArchive'];
-export const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['Archive', 'ColdArchive', 'DeepColdArchive']);
+export const ARCHIVE_CLASSES: ReadonlySet<string> = new Set<StorageClass>(['Archive', 'ColdArchive', 'DeepColdArchive']);
 
 export type ObjectAcl = 'default' | 'private' | 'public-read' | 'public-read-write';
 export const OBJECT_ACLS: readonly ObjectAcl[] = ['default', 'private', 'public-read', 'public-read-write'];
 export type BucketAcl = Exclude<ObjectAcl, 'default'>;
-
-export type ObjectType = 'Normal' | 'Multipart' | 'Appendable' | 'Symlink';
 
 /** The HTTP headers OSS stores with an object and returns on GET/HEAD (the same list the functions preserve). */
 export { CONTENT_HEADER_NAMES as CONTENT_HEADERS } from '../../shared/oss/port';
