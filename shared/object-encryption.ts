@@ -3,7 +3,8 @@
  * if it is not encrypted as the policy demands. Every record is handled even when another
  * fails; a malformed envelope is refused before any request is sent.
  */
-import { EventValidationError, normalizeEtag, parseObjectEventRecords } from './events';
+import { normalizeEtag } from './etag';
+import { EventValidationError, parseObjectEventRecords } from './events';
 import type { Logger } from './log';
 import type { OssPort } from './oss/port';
 import type { Policy } from './policy';

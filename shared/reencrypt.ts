@@ -27,7 +27,7 @@ import {
   type OssNoAnswer,
   type OssPort,
 } from './oss/port';
-import { normalizeEtag } from './events/oss-trigger';
+import { normalizeEtag } from './etag';
 import { isTransientOssError } from './retry';
 import type { Logger } from './log';
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
-import { normalizeEtag } from '../events/oss-trigger';
+import { normalizeEtag } from '../etag';
 import { bucketSelected, keyExcluded, type Policy } from '../policy';
 import { reencryptObject, type ObjectOutcome } from '../reencrypt';
 import {

@@ -34,8 +34,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import * as z from 'zod';
-import { formatZodIssues } from '../events/errors';
-import { normalizeEtag } from '../events/oss-trigger';
+import { normalizeEtag } from '../etag';
+import { formatZodIssues } from '../validation/issues';
 import type { OssPort } from '../oss/port';
 
 // ---- errors -----------------------------------------------------------------------------------

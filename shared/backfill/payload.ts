@@ -1,6 +1,7 @@
 /** The backfill function's payload (zod), as a person sends it and as the function continues itself. */
 import * as z from 'zod';
-import { decodeEvent, EventValidationError, formatZodIssues } from '../events';
+import { decodeEvent, EventValidationError } from '../validation/event';
+import { formatZodIssues } from '../validation/issues';
 import { BucketNameSchema, ObjectKeySchema, objectKeyProblem } from '../validation/names';
 
 // Key positions and prefixes are sent to OSS: each must be (the start of) a key OSS could hold.

@@ -1,13 +1,14 @@
 import * as z from 'zod';
 import { BucketNameSchema, isValidBucketName } from '../validation/names';
-import { decodeEvent } from './decode';
-import { EventValidationError, describeFields, describeValue, formatPath, formatZodIssues, truncate } from './errors';
+import { decodeEvent, EventValidationError } from '../validation/event';
+import { describeFields, describeValue, formatPath, formatZodIssues, truncate } from '../validation/issues';
 import { CloudEventSchema } from './eventbridge';
 
 /**
- * Events for the bucket-encryption function (OSS-FACTS §2): EventBridge
+ * Events for the bucket-encryption function: EventBridge
  * `oss:BucketCreated:PutBucket`, ActionTrail API-call / console-operation events, and the
  * manual payloads `{ "bucket": "name" }` and `{ "allBuckets": true }`.
+ * See docs/oss-behaviour.md#bucket-creation-events.
  */
 
 export const BUCKET_CREATED_EVENT_TYPE = 'oss:BucketCreated:PutBucket';

@@ -2,8 +2,9 @@ import * as z from 'zod';
 import { OssEventRecordSchema } from './oss-trigger';
 
 /**
- * The CloudEvents envelope EventBridge delivers to Function Compute (OSS-FACTS §2). Loose,
- * like every event schema here: EventBridge may add `aliyun*` extensions.
+ * The CloudEvents envelope EventBridge delivers to Function Compute. Loose, like
+ * every event schema here: EventBridge may add `aliyun*` extensions.
+ * See docs/oss-behaviour.md#bucket-creation-events.
  */
 export function CloudEventSchema<T extends z.ZodType>(dataSchema: T) {
   return z.looseObject({

@@ -1,5 +1,5 @@
-export * from './errors';
-export * from './decode';
+// The invocation's decoding and error are general (shared/validation/event.ts); the event parsers throw them.
+export { decodeEvent, EventValidationError } from '../validation/event';
 export * from './oss-trigger';
 export * from './eventbridge';
 export * from './object-events';

@@ -1,16 +1,17 @@
 import * as z from 'zod';
 import { objectKeyProblem } from '../validation/names';
-import { decodeEvent } from './decode';
-import { EventValidationError, describeFields, describeValue, formatPath, formatZodIssues } from './errors';
+import { normalizeEtag } from '../etag';
+import { decodeEvent, EventValidationError } from '../validation/event';
+import { describeFields, describeValue, formatPath, formatZodIssues } from '../validation/issues';
 import { CloudEventSchema, OssObjectEventTypeSchema } from './eventbridge';
-import { OssEventRecordSchema, normalizeEtag, stripOssPrefix } from './oss-trigger';
+import { OssEventRecordSchema, stripOssPrefix } from './oss-trigger';
 
 /** What the object function needs from one object event, whichever way it arrived. */
 export interface ObjectEventRecord {
   /** Without the `oss:` prefix, e.g. `ObjectCreated:PutObject`. */
   eventName: string;
   bucket: string;
-  /** Exactly as the event gave it (not URL-decoded; see OSS-FACTS §1). */
+  /** Exactly as the event gave it (not URL-decoded). See docs/oss-behaviour.md#oss-trigger-events.. */
   key: string;
   /** Unquoted upper-case (normalizeEtag). */
   eTag: string;

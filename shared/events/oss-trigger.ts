@@ -2,13 +2,13 @@ import * as z from 'zod';
 import { BucketNameSchema } from '../validation/names';
 
 /**
- * The OSS trigger event Function Compute hands an OSS-triggered function (OSS-FACTS §1,
- * reference/events/fc3-template-oss-trigger.json). Objects are loose: OSS adds fields over
+ * The OSS trigger event Function Compute hands an OSS-triggered function. Objects are loose: OSS adds fields over
  * time and a new one must not stop enforcement; the fields we rely on are required and typed.
  *
  * The object key is only required to be a non-empty string here. Whether it is a valid
  * OSS key is checked per record by parseObjectEventRecords, so one bad key fails one
  * record with a reason instead of rejecting the whole event.
+ * See docs/oss-behaviour.md#oss-trigger-events.
  */
 
 export const OssEventBucketSchema = z.looseObject({
@@ -56,25 +56,6 @@ export const OssTriggerEventSchema = z.looseObject({
   events: z.array(OssEventRecordSchema).min(1),
 });
 export type OssTriggerEvent = z.infer<typeof OssTriggerEventSchema>;
-
-/**
- * One spelling for ETags: the event carries them unquoted upper-case, HEAD quoted. Hex case
- * carries no meaning, so it is folded too. Compare only normalized values. Idempotent:
- * quotes cannot occur inside an ETag value (RFC 9110), so all are dropped, then any leading
- * weak-validator prefix (`W/`, never meaningful for OSS) and surrounding spaces.
- */
-export function normalizeEtag(eTag: string): string {
-  return eTag
-    .replace(/"/g, '')
-    .replace(/^(?:\s|W\/)+/i, '')
-    .trim()
-    .toUpperCase();
-}
-
-/** Whether two ETags (quoted, unquoted, any case) name the same content. */
-export function sameEtag(a: string, b: string): boolean {
-  return normalizeEtag(a) === normalizeEtag(b);
-}
 
 /** `oss:ObjectCreated:PutObject` → `ObjectCreated:PutObject`; already bare names unchanged. */
 export function stripOssPrefix(eventName: string): string {

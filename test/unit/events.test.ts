@@ -10,15 +10,12 @@ import {
   OssObjectCloudEventSchema,
   OssTriggerEventSchema,
   decodeEvent,
-  describeValue,
-  formatPath,
-  formatZodIssues,
-  normalizeEtag,
   parseObjectEvent,
   parseObjectEventRecords,
-  sameEtag,
   type ObjectEventRecord,
 } from '../../shared/events';
+import { normalizeEtag, sameEtag } from '../../shared/etag';
+import { describeValue, formatPath, formatZodIssues } from '../../shared/validation/issues';
 import { isValidBucketName, objectKeyProblem } from '../../shared/validation';
 import { anyValue, deep, hugeNumbers, longStrings, mutate, pathsOf, replacement } from '../helpers/fuzz';
 
