@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { FcInvokeError } from '../fc-invoke/port';
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
-import type { Policy } from '../policy';
+import { sseRequestHeaders, type Policy } from '../policy';
 import { withRetry } from '../retry';
 import {
   addTotals,
@@ -119,12 +119,9 @@ export type BackfillResult =
       totals: Totals;
     };
 
-/** State objects hold progress, not secrets, but every object oss-sse writes is encrypted. */
-function sseHeaders(policy: Policy, resolvedKeyId?: string): Record<string, string> {
-  const h: Record<string, string> = { 'x-oss-server-side-encryption': policy.target.algorithm, 'content-type': 'application/json' };
-  const keyId = resolvedKeyId ?? policy.target.keyId;
-  if (policy.target.algorithm === 'KMS' && keyId) h['x-oss-server-side-encryption-key-id'] = keyId;
-  return h;
+/** State objects hold progress, not secrets, but every object oss-sse writes is encrypted as the policy demands. */
+function stateObjectHeaders(deps: Pick<JobDeps, 'policy' | 'resolvedKeyId'>): Record<string, string> {
+  return { ...sseRequestHeaders(deps.policy.target, deps.resolvedKeyId), 'content-type': 'application/json' };
 }
 
 async function readJson<T>(oss: OssPort, bucket: string, key: string): Promise<T | undefined> {
@@ -137,7 +134,7 @@ async function writeJson(deps: JobDeps, key: string, value: unknown): Promise<vo
     deps.state.bucket,
     key,
     Buffer.from(`${JSON.stringify(value, null, 2)}\n`),
-    sseHeaders(deps.policy, deps.resolvedKeyId),
+    stateObjectHeaders(deps),
   );
 }
 
@@ -354,7 +351,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
       deps.state.bucket,
       failuresKey(deps.state, jobId, shard, generation),
       Buffer.from(failures.map((f) => JSON.stringify({ bucket: job.bucket, ...f })).join('\n') + '\n'),
-      sseHeaders(deps.policy, deps.resolvedKeyId),
+      stateObjectHeaders(deps),
     );
   }
   const run: Totals = {
