@@ -7,23 +7,23 @@ import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import {
-  inventoryItems,
   listingItems,
-  ossInventorySource,
   runBackfill,
   type BackfillReport,
   type Checkpoint,
   type EngineOptions,
   type FailureRecord,
-  type InventoryItems,
-  type InventoryStats,
 } from '../../shared/backfill/engine';
 import {
   InventoryError,
+  inventoryItems,
   loadInventoryManifest,
+  ossInventorySource,
   parseInventoryCursor,
+  type InventoryItems,
   type InventoryManifest,
   type InventorySource,
+  type InventoryStats,
 } from '../../shared/backfill/inventory';
 import { concurrencyUnderCap, rateLimited, TokenBucket } from '../../shared/backfill/rate-limit';
 import type { OssPort } from '../../shared/oss/port';

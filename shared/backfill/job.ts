@@ -20,17 +20,22 @@ import {
   addTotals,
   DEFAULT_CONCURRENCY,
   emptyTotals,
-  inventoryItems,
   listingItems,
-  ossInventorySource,
   runBackfill,
   type Checkpoint,
   type FailureRecord,
-  type InventoryItems,
   type Totals,
   type WorkItem,
 } from './engine';
-import { InventoryError, loadInventoryManifest, type FileRange, type InventoryManifest } from './inventory';
+import {
+  InventoryError,
+  inventoryItems,
+  loadInventoryManifest,
+  ossInventorySource,
+  type FileRange,
+  type InventoryItems,
+  type InventoryManifest,
+} from './inventory';
 import type { BackfillPayload } from './payload';
 import { concurrencyUnderCap, rateLimited, TokenBucket } from './rate-limit';
 import { planInventoryShards, planJobShards, type KeyRange } from './shards';

@@ -13,20 +13,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  inventoryItems,
-  ossInventorySource,
-  runBackfill,
-  type BackfillReport,
-  type EngineOptions,
-  type InventoryStats,
-} from '../../shared/backfill/engine';
+import { runBackfill, type BackfillReport, type EngineOptions } from '../../shared/backfill/engine';
 import {
   InventoryError,
   inventoryCursor,
+  inventoryItems,
   loadInventoryManifest,
+  ossInventorySource,
   parseInventoryCursor,
   type InventorySource,
+  type InventoryStats,
 } from '../../shared/backfill/inventory';
 import {
   handleBackfill,
