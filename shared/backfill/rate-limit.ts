@@ -4,6 +4,7 @@
  * keys; the backfill shares that budget with production traffic).
  */
 import type { OssPort } from '../oss/port';
+import { decorateOssPort } from './oss-hooks';
 
 export class TokenBucket {
   private tokens: number;
@@ -56,16 +57,7 @@ export class TokenBucket {
 
 /** The same port, each call first taking a token. */
 export function rateLimited(oss: OssPort, bucket: TokenBucket): OssPort {
-  return new Proxy(oss, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      return async (...args: unknown[]) => {
-        await bucket.take();
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+  return decorateOssPort(oss, { before: () => bucket.take() });
 }
 
 /**

@@ -3,6 +3,7 @@ import { normalizeEtag } from '../../etag';
 import type { OssPort } from '../../oss/port';
 import { bucketSelected, keyExcluded, type Policy } from '../../policy';
 import type { WorkItem } from '../engine';
+import { decorateOssPort } from '../oss-hooks';
 import { inventoryCursor, parseInventoryCursor, type FileRange } from './cursor';
 import type { InventoryManifest } from './manifest';
 import { readInventoryRows } from './reader';
@@ -126,22 +127,15 @@ export function inventoryItems(source: InventorySource, manifest: InventoryManif
     stats,
     [Symbol.asyncIterator]: () => guarded(),
     trackChanges(oss: OssPort): OssPort {
-      return new Proxy(oss, {
-        get(target, prop, receiver) {
-          if (prop === 'headObject') {
-            return async (bucket: string, key: string, versionId?: string) => {
-              const head = await target.headObject(bucket, key, versionId);
-              const etag = bucket === opts.bucket && versionId === undefined ? expected.get(key) : undefined;
-              if (etag !== undefined) {
-                // Only the first HEAD compares with the report; later ones (after a 412, the verification) are our own doing.
-                expected.delete(key);
-                if (head && normalizeEtag(head.etag) !== etag) stats.changedSinceReport++;
-              }
-              return head;
-            };
-          }
-          const value: unknown = Reflect.get(target, prop, receiver);
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return decorateOssPort(oss, {
+        after: {
+          headObject: (head, [bucket, key, versionId]) => {
+            const etag = bucket === opts.bucket && versionId === undefined ? expected.get(key) : undefined;
+            if (etag === undefined) return;
+            // Only the first HEAD compares with the report; later ones (after a 412, the verification) are our own doing.
+            expected.delete(key);
+            if (head && normalizeEtag(head.etag) !== etag) stats.changedSinceReport++;
+          },
         },
       });
     },
