@@ -6,27 +6,15 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import {
-  listingItems,
-  runBackfill,
-  type BackfillReport,
-  type Checkpoint,
-  type EngineOptions,
-  type FailureRecord,
-} from '../../shared/backfill/engine';
+import { runBackfill, type BackfillReport, type Checkpoint, type EngineOptions, type FailureRecord } from '../../shared/backfill/engine';
 import {
   InventoryError,
-  inventoryItems,
-  loadInventoryManifest,
-  ossInventorySource,
+  InventoryOfAnotherBucketError,
   parseInventoryCursor,
-  type InventoryItems,
-  type InventoryManifest,
-  type InventorySource,
   type InventoryStats,
+  type ManifestRef,
 } from '../../shared/backfill/inventory';
-import { concurrencyUnderCap, rateLimited, TokenBucket } from '../../shared/backfill/rate-limit';
-import type { OssPort } from '../../shared/oss/port';
+import { planBackfillRun, type RunPlan, type RunPlanInput } from '../../shared/backfill/plan';
 import { OssRequestError } from '../../shared/oss/port';
 import { isValidBucketName } from '../../shared/validation/names';
 import { CliError, cloudContext, EXIT, policyFrom, resolvePolicyKey, withCloudOptions, type CloudOptions } from '../environment';
@@ -53,27 +41,21 @@ function positiveInt(name: string, max: number) {
   };
 }
 
-/** Which report an inventory run reads (the cursor means a row of exactly this report). */
-interface InventoryRef {
-  bucket: string;
-  manifestKey: string;
-}
-
 /** What the checkpoint file holds: where to resume, for which bucket, prefix and mode. */
 interface CheckpointFile {
   bucket: string;
   prefix: string;
   /** A listing cursor is a key, an inventory cursor a row position: never one for the other. Absent in older files: listing. */
   mode?: 'listing' | 'inventory';
-  inventory?: InventoryRef;
+  inventory?: ManifestRef;
   checkpoint: Checkpoint;
   report: BackfillReport;
 }
 
-const describeMode = (inventory: InventoryRef | undefined): string =>
+const describeMode = (inventory: ManifestRef | undefined): string =>
   inventory ? `an inventory backfill from oss://${inventory.bucket}/${inventory.manifestKey}` : 'a listing backfill';
 
-function readCheckpoint(file: string, bucket: string, prefix: string, inventory: InventoryRef | undefined): Checkpoint | undefined {
+function readCheckpoint(file: string, bucket: string, prefix: string, inventory: ManifestRef | undefined): Checkpoint | undefined {
   if (!existsSync(file)) return undefined;
   let saved: CheckpointFile;
   try {
@@ -154,7 +136,7 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     throw new CliError(`--inventory-bucket: "${flags.inventoryBucket}" is not a valid bucket name`, EXIT.usage);
   }
   // The manifest is read from --inventory-bucket, else from the bucket itself.
-  const inventoryRef: InventoryRef | undefined =
+  const inventoryRef: ManifestRef | undefined =
     flags.inventory === undefined ? undefined : { bucket: flags.inventoryBucket ?? bucket, manifestKey: flags.inventory };
   const dryRun = mode === 'scan' || flags.dryRun === true;
   const prefix = flags.prefix ?? '';
@@ -175,30 +157,27 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     process.stderr.write(`checkpoint ${flags.checkpoint} says this backfill is complete; remove it to run again\n`);
     return EXIT.ok;
   }
-  const limited: OssPort = flags.qps ? rateLimited(ctx.oss, new TokenBucket(flags.qps)) : ctx.oss;
   // Ctrl-C, and in inventory mode a report that fails to read (stopOnError), stop the run through this.
   const controller = new AbortController();
-  let inventory: InventoryItems | undefined;
-  if (inventoryRef) {
-    const source = ossInventorySource(limited);
-    const manifest = await readManifest(source, inventoryRef);
-    if (manifest.sourceBucket !== bucket) {
-      throw new CliError(
-        `oss://${inventoryRef.bucket}/${inventoryRef.manifestKey} is an inventory of bucket ${manifest.sourceBucket}, not ${bucket}`,
-        EXIT.usage,
-      );
-    }
-    inventory = inventoryItems(source, manifest, {
-      bucket,
-      policy,
-      // The data files: --inventory-bucket, else where the manifest says it wrote them, else the bucket itself.
-      reportBucket: flags.inventoryBucket ?? manifest.destinationBucket ?? bucket,
-      ...(prefix ? { prefix } : {}),
-      ...(resumeFrom?.cursor ? { resumeAfter: resumeFrom.cursor } : {}),
-      stopOnError: controller,
-    });
-  }
-  const oss: OssPort = inventory ? inventory.trackChanges(limited) : limited;
+  const plan = await planRun({
+    oss: ctx.oss,
+    policy,
+    bucket,
+    ...(prefix ? { prefix } : {}),
+    source: inventoryRef
+      ? {
+          mode: 'inventory',
+          report: inventoryRef,
+          // The data files: --inventory-bucket, else where the manifest says it wrote them, else the bucket itself.
+          ...(flags.inventoryBucket !== undefined ? { dataBucket: flags.inventoryBucket } : {}),
+        }
+      : { mode: 'listing' },
+    ...(resumeFrom?.cursor !== undefined ? { resumeAfter: resumeFrom.cursor } : {}),
+    ...(flags.qps ? { qps: flags.qps } : {}),
+    concurrency: flags.concurrency,
+    stop: controller,
+  });
+  const inventory = plan.inventory?.items;
   const failuresFile = flags.report ? `${flags.report}.failures.ndjson` : undefined;
   const failureStream = failuresFile ? createWriteStream(failuresFile) : undefined;
   const onSignal = (): void => controller.abort();
@@ -223,17 +202,9 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     Object.values(r.failed).reduce((a, b) => a + b, 0);
 
   const options: EngineOptions = {
-    bucket,
-    items:
-      inventory ??
-      listingItems(oss, bucket, { ...(prefix ? { prefix } : {}), ...(resumeFrom?.cursor ? { startAfter: resumeFrom.cursor } : {}) }),
-    ...(resumeFrom?.cursor !== undefined ? { startCursor: resumeFrom.cursor } : {}),
-    oss,
-    policy,
+    ...plan.engine,
     log: ctx.log,
     dryRun,
-    concurrency: concurrencyUnderCap(flags.concurrency, flags.qps),
-    signal: controller.signal,
     requestCount: () => ctx.oss.requestCount,
     ...(flags.maxObjects ? { maxObjects: flags.maxObjects } : {}),
     ...(resolvedKeyId ? { resolvedKeyId } : {}),
@@ -308,11 +279,14 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
   return EXIT.ok;
 }
 
-/** manifest.json, with every problem as a CliError that names the object. */
-async function readManifest(source: InventorySource, ref: InventoryRef): Promise<InventoryManifest> {
+/** planBackfillRun, with every problem of the inventory manifest as a CliError that names the object. */
+async function planRun(input: RunPlanInput): Promise<RunPlan> {
   try {
-    return await loadInventoryManifest(source, ref.bucket, ref.manifestKey);
+    return await planBackfillRun(input);
   } catch (e) {
+    if (input.source.mode !== 'inventory') throw e;
+    const ref = input.source.report;
+    if (e instanceof InventoryOfAnotherBucketError) throw new CliError(e.message, EXIT.usage);
     if (e instanceof InventoryError) throw new CliError(e.message);
     if (e instanceof OssRequestError) {
       throw new CliError(

@@ -20,24 +20,15 @@ import {
   addTotals,
   DEFAULT_CONCURRENCY,
   emptyTotals,
-  listingItems,
   runBackfill,
   type Checkpoint,
   type FailureRecord,
   type Totals,
-  type WorkItem,
 } from './engine';
-import {
-  InventoryError,
-  inventoryItems,
-  loadInventoryManifest,
-  ossInventorySource,
-  type FileRange,
-  type InventoryItems,
-  type InventoryManifest,
-} from './inventory';
+import { inventoryDataBucket, loadManifestOfBucket, ossInventorySource, type FileRange } from './inventory';
 import type { BackfillPayload } from './payload';
-import { concurrencyUnderCap, rateLimited, TokenBucket } from './rate-limit';
+import { planBackfillRun, type RunPlan } from './plan';
+import { concurrencyUnderCap } from './rate-limit';
 import { planInventoryShards, planJobShards, type KeyRange } from './shards';
 
 export interface JobRecord {
@@ -192,18 +183,9 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
   let inventory: JobInventory | undefined;
   let shards: ShardRange[];
   if (payload.inventory) {
-    const bucket = payload.inventory.bucket ?? payload.bucket;
-    const manifest = await loadInventoryManifest(ossInventorySource(deps.oss), bucket, payload.inventory.manifestKey);
-    if (manifest.sourceBucket !== payload.bucket) {
-      throw new InventoryError(
-        `oss://${bucket}/${payload.inventory.manifestKey} is an inventory of bucket ${manifest.sourceBucket}, not ${payload.bucket}`,
-      );
-    }
-    inventory = {
-      bucket,
-      manifestKey: payload.inventory.manifestKey,
-      dataBucket: payload.inventory.bucket ?? manifest.destinationBucket ?? payload.bucket,
-    };
+    const report = { bucket: payload.inventory.bucket ?? payload.bucket, manifestKey: payload.inventory.manifestKey };
+    const manifest = await loadManifestOfBucket(ossInventorySource(deps.oss), report, payload.bucket);
+    inventory = { ...report, dataBucket: inventoryDataBucket(manifest, payload.inventory.bucket, payload.bucket) };
     shards = planInventoryShards(manifest.files, payload.shards).map((files) => ({ files }));
   } else {
     shards = await planJobShards(deps.oss, payload, range);
@@ -268,44 +250,32 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   }
 
   const { qps, concurrency } = shardLimits(job);
-  const oss = qps ? rateLimited(deps.oss, new TokenBucket(qps)) : deps.oss;
   const failures: FailureRecord[] = [];
-  // A report error aborts the run through this (inventoryItems' stopOnError): in-flight objects finish, the checkpoint is kept.
-  const stop = new AbortController();
-  let inventory: InventoryItems | undefined;
-  let items: AsyncIterable<WorkItem>;
-  if (job.inventory) {
-    const source = ossInventorySource(oss);
-    let manifest: InventoryManifest;
-    try {
-      manifest = await loadInventoryManifest(source, job.inventory.bucket, job.inventory.manifestKey);
-    } catch (e) {
-      // The report went away (or changed) mid-job: say so in the state rather than retrying forever.
-      const message = e instanceof Error ? e.message : String(e);
-      const failed: ShardState = { ...state, error: message, updatedAt: (deps.now?.() ?? new Date()).toISOString() };
-      await writeJson(deps, shardKey(deps.state, jobId, shard), failed);
-      deps.log.error('backfill inventory cannot be read', { jobId, shard, error: message });
-      return { jobId, shard, status: 'failed', error: message, totals: state.totals, ...(state.cursor ? { cursor: state.cursor } : {}) };
-    }
-    inventory = inventoryItems(source, manifest, {
-      bucket: job.bucket,
+  let plan: RunPlan;
+  try {
+    plan = await planBackfillRun({
+      oss: deps.oss,
       policy: deps.policy,
-      reportBucket: job.inventory.dataBucket,
+      bucket: job.bucket,
       ...(job.prefix ? { prefix: job.prefix } : {}),
+      source: job.inventory
+        ? { mode: 'inventory', report: job.inventory, dataBucket: job.inventory.dataBucket, ...(range.files ? { files: range.files } : {}) }
+        : { mode: 'listing', range },
       ...(state.cursor !== undefined ? { resumeAfter: state.cursor } : {}),
-      ...(range.files ? { files: range.files } : {}),
-      stopOnError: stop,
+      ...(qps ? { qps } : {}),
+      ...(concurrency ? { concurrency } : {}),
+      stop: new AbortController(),
     });
-    items = inventory;
-  } else {
-    const startAfter = state.cursor ?? range.startAfter;
-    items = listingItems(oss, job.bucket, {
-      ...(job.prefix ? { prefix: job.prefix } : {}),
-      ...(startAfter !== undefined ? { startAfter } : {}),
-      ...(range.endAt !== undefined ? { endAt: range.endAt } : {}),
-      ...(range.endBefore !== undefined ? { endBefore: range.endBefore } : {}),
-    });
+  } catch (e) {
+    if (!job.inventory) throw e;
+    // The report went away (or changed) mid-job: say so in the state rather than retrying forever.
+    const message = e instanceof Error ? e.message : String(e);
+    const failed: ShardState = { ...state, error: message, updatedAt: (deps.now?.() ?? new Date()).toISOString() };
+    await writeJson(deps, shardKey(deps.state, jobId, shard), failed);
+    deps.log.error('backfill inventory cannot be read', { jobId, shard, error: message });
+    return { jobId, shard, status: 'failed', error: message, totals: state.totals, ...(state.cursor ? { cursor: state.cursor } : {}) };
   }
+  const inventory = plan.inventory?.items;
   const save = async (
     checkpoint: Checkpoint,
     run: Totals,
@@ -330,15 +300,10 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     return next;
   };
   const report = await runBackfill({
-    bucket: job.bucket,
-    items,
-    oss: inventory ? inventory.trackChanges(oss) : oss,
-    policy: deps.policy,
+    ...plan.engine,
     log: deps.log,
     dryRun: job.dryRun,
-    ...(concurrency ? { concurrency } : {}),
     deadline: deps.deadline,
-    signal: stop.signal,
     ...(deps.resolvedKeyId ? { resolvedKeyId: deps.resolvedKeyId } : {}),
     ...(deps.requestCount ? { requestCount: deps.requestCount } : {}),
     onFailure: (f) => void failures.push(f),

@@ -219,3 +219,29 @@ export async function loadInventoryManifest(
     throw e;
   }
 }
+
+/** The manifest is of another bucket than the one being backfilled. */
+export class InventoryOfAnotherBucketError extends InventoryError {
+  override readonly name = 'InventoryOfAnotherBucketError';
+}
+
+/** Which report a backfill reads: where its manifest.json is. */
+export interface ManifestRef {
+  bucket: string;
+  manifestKey: string;
+}
+
+/** loadInventoryManifest of a report that must be an inventory of `sourceBucket`. */
+export async function loadManifestOfBucket(source: InventorySource, ref: ManifestRef, sourceBucket: string): Promise<InventoryManifest> {
+  const manifest = await loadInventoryManifest(source, ref.bucket, ref.manifestKey);
+  if (manifest.sourceBucket !== sourceBucket) {
+    throw new InventoryOfAnotherBucketError(
+      `oss://${ref.bucket}/${ref.manifestKey} is an inventory of bucket ${manifest.sourceBucket}, not ${sourceBucket}`,
+    );
+  }
+  return manifest;
+}
+
+/** Where the data files are: the bucket given, else where the manifest says it wrote them, else the bucket backfilled. */
+export const inventoryDataBucket = (manifest: InventoryManifest, given: string | undefined, sourceBucket: string): string =>
+  given ?? manifest.destinationBucket ?? sourceBucket;

@@ -3,7 +3,7 @@ import type { OssPort } from '../../oss/port';
 
 /** Every problem with a report: `file` and `line` (1-based) say where, when known. */
 export class InventoryError extends Error {
-  override readonly name = 'InventoryError';
+  override readonly name: string = 'InventoryError';
   constructor(
     message: string,
     readonly file?: string,
