@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar } from 'cli-progress';
+import * as z from 'zod';
 import { createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { runBackfill, type BackfillReport, type Checkpoint, type EngineOptions, type FailureRecord } from '../../shared/backfill/engine';
 import {
@@ -15,6 +16,7 @@ import {
   type ManifestRef,
 } from '../../shared/backfill/inventory';
 import { planBackfillRun, type RunPlan, type RunPlanInput } from '../../shared/backfill/plan';
+import { BackfillStateError, CheckpointSchema, parseRecord } from '../../shared/backfill/records';
 import { OssRequestError } from '../../shared/oss/port';
 import { isValidBucketName } from '../../shared/validation/names';
 import { CliError, cloudContext, EXIT, policyFrom, resolvePolicyKey, withCloudOptions, type CloudOptions } from '../environment';
@@ -42,15 +44,17 @@ function positiveInt(name: string, max: number) {
 }
 
 /** What the checkpoint file holds: where to resume, for which bucket, prefix and mode. */
-interface CheckpointFile {
-  bucket: string;
-  prefix: string;
+const CheckpointFileSchema = z.object({
+  bucket: z.string(),
+  prefix: z.string(),
   /** A listing cursor is a key, an inventory cursor a row position: never one for the other. Absent in older files: listing. */
-  mode?: 'listing' | 'inventory';
-  inventory?: ManifestRef;
-  checkpoint: Checkpoint;
-  report: BackfillReport;
-}
+  mode: z.enum(['listing', 'inventory']).optional(),
+  inventory: z.object({ bucket: z.string(), manifestKey: z.string() }).optional(),
+  checkpoint: CheckpointSchema,
+  /** The report so far, for a person reading the file; not read back. */
+  report: z.unknown().optional(),
+});
+type CheckpointFile = z.infer<typeof CheckpointFileSchema>;
 
 const describeMode = (inventory: ManifestRef | undefined): string =>
   inventory ? `an inventory backfill from oss://${inventory.bucket}/${inventory.manifestKey}` : 'a listing backfill';
@@ -59,9 +63,10 @@ function readCheckpoint(file: string, bucket: string, prefix: string, inventory:
   if (!existsSync(file)) return undefined;
   let saved: CheckpointFile;
   try {
-    saved = JSON.parse(readFileSync(file, 'utf8')) as CheckpointFile;
+    saved = parseRecord(CheckpointFileSchema, readFileSync(file, 'utf8'), `checkpoint file ${file}`, 'checkpoint');
   } catch (e) {
-    throw new CliError(`checkpoint file ${file} is not valid JSON (${(e as Error).message}); remove it to start over`, EXIT.usage);
+    if (!(e instanceof BackfillStateError)) throw e;
+    throw new CliError(`${e.message}; remove it to start over`, EXIT.usage);
   }
   if (saved.bucket !== bucket || saved.prefix !== prefix) {
     throw new CliError(

@@ -1,6 +1,7 @@
 /** `oss-sse invoke` (a deployed function, through Function Compute) and `oss-sse status` (a backfill job's state objects). */
 import { Command, Option } from 'commander';
 import { readJobProgress } from '../../shared/backfill/job';
+import { BackfillStateError } from '../../shared/backfill/records';
 import { createFcInvoker } from '../../shared/fc-invoke';
 import { BucketNameSchema } from '../../shared/validation/names';
 import { CliError, cloudContext, credentialsFromEnv, EXIT, regionFrom, withCloudOptions, type CloudOptions } from '../environment';
@@ -57,8 +58,11 @@ export function statusCommand(): Command {
         throw new CliError('Set --state-bucket or STATE_BUCKET to a valid bucket name.', EXIT.usage);
       const prefix = opts.statePrefix ?? process.env.STATE_PREFIX ?? 'oss-sse/jobs/';
       const { oss } = cloudContext(opts);
-      const progress = await readJobProgress(oss, { bucket, prefix }, jobId);
-      oss.destroy();
+      const progress = await readJobProgress(oss, { bucket, prefix }, jobId)
+        .catch((e: unknown) => {
+          throw e instanceof BackfillStateError ? new CliError(e.message) : e;
+        })
+        .finally(() => oss.destroy());
       if (!progress) throw new CliError(`no backfill job ${jobId} in oss://${bucket}/${prefix}`);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(progress)}\n`);

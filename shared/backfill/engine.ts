@@ -9,7 +9,10 @@ import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
 import { reencryptObject, type ObjectOutcome } from '../reencrypt';
+import type { Checkpoint, Totals } from './records';
 import { inRange, type KeyRange } from './shards';
+
+export type { Checkpoint, Totals } from './records';
 
 /** One object to look at. `cursor` orders items: the checkpoint stores the low-water cursor. */
 export interface WorkItem {
@@ -22,13 +25,6 @@ export interface WorkItem {
   size?: number;
 }
 
-export interface Checkpoint {
-  bucket: string;
-  /** Everything at or before this cursor is finished; undefined = nothing yet. */
-  cursor?: string;
-  done: boolean;
-}
-
 export interface FailureRecord {
   key: string;
   code: string;
@@ -37,22 +33,12 @@ export interface FailureRecord {
   retryable?: boolean;
 }
 
-export interface BackfillReport {
+/** A run's report: its counters (Totals), where it got to, and why it stopped. */
+export interface BackfillReport extends Totals {
   bucket: string;
   dryRun: boolean;
-  scanned: number;
-  compliant: number;
-  reencrypted: number;
-  wouldReencrypt: number;
-  skipped: Record<string, number>;
-  failed: Record<string, number>;
-  bytesReencrypted: number;
-  requests: number;
-  durationMs: number;
   /** The first failures (the full list goes to onFailure, e.g. an NDJSON file). */
   failures: FailureRecord[];
-  /** Versioned buckets: plaintext versions left behind by re-encryption (not deleted). */
-  plaintextVersionsKept: number;
   checkpoint: Checkpoint;
   stoppedBy?: 'deadline' | 'signal' | 'max-objects';
 }
@@ -82,21 +68,6 @@ export interface EngineOptions {
   /** Items listed but not finished at most (backpressure); default 4 × concurrency, ≥ 1000. */
   window?: number;
 }
-
-/** The counters of a report: what one invocation adds to a job's totals. */
-export type Totals = Pick<
-  BackfillReport,
-  | 'scanned'
-  | 'compliant'
-  | 'reencrypted'
-  | 'wouldReencrypt'
-  | 'skipped'
-  | 'failed'
-  | 'bytesReencrypted'
-  | 'requests'
-  | 'durationMs'
-  | 'plaintextVersionsKept'
->;
 
 export const emptyTotals = (): Totals => ({
   scanned: 0,

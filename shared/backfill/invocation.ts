@@ -7,6 +7,7 @@ import { isTransientOssError } from '../retry';
 import { InventoryError } from './inventory';
 import { handleBackfill, type BackfillResult, type JobDeps } from './job';
 import { parseBackfillPayload } from './payload';
+import { BackfillStateError } from './records';
 
 export type BackfillAnswer = BackfillResult | { error: string; message: string; requestId?: string };
 
@@ -38,6 +39,11 @@ export async function backfillInvocation(event: unknown, deps: BackfillInvocatio
     return await handleBackfill(payload, { ...deps, ...(resolvedKeyId ? { resolvedKeyId } : {}) });
   } catch (err) {
     // A missing or malformed inventory report, an unknown bucket, a denied request.
+    // A state object that does not parse reads the same on a retry: a person must look at it.
+    if (err instanceof BackfillStateError) {
+      log.error('backfill job state cannot be read', { error: err.message });
+      return { error: 'InvalidJobState', message: err.message };
+    }
     if (err instanceof InventoryError) {
       log.error('inventory report cannot be used', { error: err.message });
       return { error: 'InvalidInventory', message: err.message };

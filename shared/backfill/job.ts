@@ -11,65 +11,30 @@
  * chains never run the same shard and a checkpoint never goes backwards.
  */
 import { randomBytes } from 'node:crypto';
+import type * as z from 'zod';
 import { FcInvokeError } from '../fc-invoke/port';
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import { sseRequestHeaders, type Policy } from '../policy';
 import { withRetry } from '../retry';
-import {
-  addTotals,
-  DEFAULT_CONCURRENCY,
-  emptyTotals,
-  runBackfill,
-  type Checkpoint,
-  type FailureRecord,
-  type Totals,
-} from './engine';
-import { inventoryDataBucket, loadManifestOfBucket, ossInventorySource, type FileRange } from './inventory';
+import { addTotals, DEFAULT_CONCURRENCY, emptyTotals, runBackfill, type Checkpoint, type FailureRecord } from './engine';
+import { inventoryDataBucket, loadManifestOfBucket, ossInventorySource } from './inventory';
 import type { BackfillPayload } from './payload';
 import { planBackfillRun, type RunPlan } from './plan';
+import {
+  JobRecordSchema,
+  parseRecord,
+  ShardStateSchema,
+  type JobInventory,
+  type JobRecord,
+  type ShardRange,
+  type ShardState,
+  type Totals,
+} from './records';
 import { concurrencyUnderCap } from './rate-limit';
 import { planInventoryShards, planJobShards, type KeyRange } from './shards';
 
-export interface JobRecord {
-  jobId: string;
-  bucket: string;
-  prefix?: string;
-  dryRun: boolean;
-  concurrency?: number;
-  qps?: number;
-  shards: ShardRange[];
-  /** Inventory mode: the report (shards split its data files; their cursors are inventory cursors, not keys). */
-  inventory?: JobInventory;
-  createdAt: string;
-}
-
-/** A shard's part of the job: a key range, or in inventory mode a range of the report's data files. */
-export type ShardRange = KeyRange & { files?: FileRange };
-
-export interface JobInventory {
-  /** Where manifest.json is. */
-  bucket: string;
-  manifestKey: string;
-  /** Where the data files are (resolved when the job started). */
-  dataBucket: string;
-}
-
-export interface ShardState {
-  jobId: string;
-  shard: number;
-  generation: number;
-  /** Low-water cursor: everything at or before it is finished. */
-  cursor?: string;
-  done: boolean;
-  invocations: number;
-  totals: Totals;
-  /** Inventory mode: objects whose HEAD found another ETag than the report (changed since it). */
-  changedSinceReport?: number;
-  /** Why the chain stopped without finishing (an inventory report that cannot be read); it is not continued. */
-  error?: string;
-  updatedAt: string;
-}
+export type { JobInventory, JobRecord, ShardRange, ShardState } from './records';
 
 export interface StateLocation {
   bucket: string;
@@ -120,18 +85,20 @@ function stateObjectHeaders(deps: Pick<JobDeps, 'policy' | 'resolvedKeyId'>): Re
   return { ...sseRequestHeaders(deps.policy.target, deps.resolvedKeyId), 'content-type': 'application/json' };
 }
 
-async function readJson<T>(oss: OssPort, bucket: string, key: string): Promise<T | undefined> {
+/** A state object parsed by its schema; undefined when it does not exist; BackfillStateError when it does not parse. */
+async function readStateObject<S extends z.ZodType>(
+  oss: OssPort,
+  bucket: string,
+  key: string,
+  schema: S,
+  what: string,
+): Promise<z.infer<S> | undefined> {
   const body = await oss.getObject(bucket, key);
-  return body === undefined ? undefined : (JSON.parse(body.toString('utf8')) as T);
+  return body === undefined ? undefined : parseRecord(schema, body.toString('utf8'), `oss://${bucket}/${key}`, what);
 }
 
 async function writeJson(deps: JobDeps, key: string, value: unknown): Promise<void> {
-  await deps.oss.putObject(
-    deps.state.bucket,
-    key,
-    Buffer.from(`${JSON.stringify(value, null, 2)}\n`),
-    stateObjectHeaders(deps),
-  );
+  await deps.oss.putObject(deps.state.bucket, key, Buffer.from(`${JSON.stringify(value, null, 2)}\n`), stateObjectHeaders(deps));
 }
 
 export function newJobId(now: Date): string {
@@ -233,11 +200,11 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
 }
 
 async function runShard(jobId: string, shard: number, generation: number, deps: JobDeps): Promise<BackfillResult> {
-  const job = await readJson<JobRecord>(deps.oss, deps.state.bucket, jobKey(deps.state, jobId));
+  const job = await readStateObject(deps.oss, deps.state.bucket, jobKey(deps.state, jobId), JobRecordSchema, 'job record');
   if (!job) throw new Error(`backfill job ${jobId} not found in oss://${deps.state.bucket}/${jobKey(deps.state, jobId)}`);
   const range = job.shards[shard];
   if (!range) throw new Error(`backfill job ${jobId} has no shard ${shard} (it has ${job.shards.length})`);
-  const state = await readJson<ShardState>(deps.oss, deps.state.bucket, shardKey(deps.state, jobId, shard));
+  const state = await readStateObject(deps.oss, deps.state.bucket, shardKey(deps.state, jobId, shard), ShardStateSchema, 'shard state');
   if (!state) throw new Error(`backfill job ${jobId} shard ${shard} has no state object`);
   if (state.done) {
     // A retry of the invocation that finished the shard: the job's report may be what failed.
@@ -276,14 +243,21 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     return { jobId, shard, status: 'failed', error: message, totals: state.totals, ...(state.cursor ? { cursor: state.cursor } : {}) };
   }
   const inventory = plan.inventory?.items;
-  const save = async (
-    checkpoint: Checkpoint,
-    run: Totals,
-    done: boolean,
-    nextGeneration: number,
-    // This run's count, given with the counters at the end only (like `run`).
-    extra: { error?: string; changedSinceReport?: number } = {},
-  ): Promise<ShardState> => {
+  const save = async ({
+    checkpoint,
+    run,
+    done,
+    nextGeneration,
+    ...extra
+  }: {
+    checkpoint: Checkpoint;
+    run: Totals;
+    done: boolean;
+    nextGeneration: number;
+    error?: string;
+    /** This run's count, given with the counters at the end only (like `run`). */
+    changedSinceReport?: number;
+  }): Promise<ShardState> => {
     const next: ShardState = {
       ...state,
       generation: nextGeneration,
@@ -310,7 +284,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     // Progress is visible while a long invocation runs; counters are only added at the end.
     onCheckpoint: async (c) => {
       if (c.done) return;
-      await save(c, emptyTotals(), false, generation).catch((e: unknown) =>
+      await save({ checkpoint: c, run: emptyTotals(), done: false, nextGeneration: generation }).catch((e: unknown) =>
         deps.log.warn('checkpoint write failed', { jobId, shard, error: e }),
       );
     },
@@ -342,7 +316,14 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     // A data file failed (MD5, size, fetch, a malformed row): another try reads the same bytes, so
     // stop here with the checkpoint (inside that file at most) and the reason in the state. A person
     // can resume the chain by invoking it with this jobId, shard and generation.
-    const saved = await save(report.checkpoint, run, false, generation, { error: reportError.message, changedSinceReport });
+    const saved = await save({
+      checkpoint: report.checkpoint,
+      run,
+      done: false,
+      nextGeneration: generation,
+      error: reportError.message,
+      changedSinceReport,
+    });
     deps.log.error('backfill inventory report failed', { jobId, shard, generation, cursor: saved.cursor, error: reportError.message });
     return {
       jobId,
@@ -355,7 +336,13 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
   }
   const done = report.checkpoint.done;
   // The next generation is recorded before it is invoked, so a late duplicate of this one stops.
-  const saved = await save(report.checkpoint, run, done, done ? generation : generation + 1, { changedSinceReport });
+  const saved = await save({
+    checkpoint: report.checkpoint,
+    run,
+    done,
+    nextGeneration: done ? generation : generation + 1,
+    changedSinceReport,
+  });
   if (!done) {
     try {
       await invokeChain(deps, { bucket: job.bucket, jobId, shard, generation: generation + 1 });
@@ -364,7 +351,14 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
       // person sending this payload again) carries on from the checkpoint. Had the
       // continuation started after all, it finds itself superseded and stops.
       const message = err instanceof Error ? err.message : String(err);
-      await save(report.checkpoint, run, false, generation, { error: `continuation could not be invoked: ${message}`, changedSinceReport });
+      await save({
+        checkpoint: report.checkpoint,
+        run,
+        done: false,
+        nextGeneration: generation,
+        error: `continuation could not be invoked: ${message}`,
+        changedSinceReport,
+      });
       deps.log.error('backfill continuation could not be invoked', { jobId, shard, generation, error: message });
       throw err;
     }
@@ -415,11 +409,11 @@ export interface JobProgress {
 
 /** A job's progress from its state objects (used by `oss-sse status` and the last shard). */
 export async function readJobProgress(oss: OssPort, state: StateLocation, jobId: string): Promise<JobProgress | undefined> {
-  const job = await readJson<JobRecord>(oss, state.bucket, jobKey(state, jobId));
+  const job = await readStateObject(oss, state.bucket, jobKey(state, jobId), JobRecordSchema, 'job record');
   if (!job) return undefined;
   const shards: ShardState[] = [];
   for (let i = 0; i < job.shards.length; i++) {
-    const s = await readJson<ShardState>(oss, state.bucket, shardKey(state, jobId, i));
+    const s = await readStateObject(oss, state.bucket, shardKey(state, jobId, i), ShardStateSchema, 'shard state');
     shards.push(s ?? { jobId, shard: i, generation: 0, done: false, invocations: 0, totals: emptyTotals(), updatedAt: job.createdAt });
   }
   const totals = shards.reduce((t, s) => addTotals(t, s.totals), emptyTotals());

@@ -752,6 +752,13 @@ describe('bad input', () => {
     const g = await run(['backfill', bucket, '--checkpoint', garbage]);
     expect(g.code).toBe(2);
     expect(g.stderr).toMatch(/not valid JSON/);
+    // Valid JSON of the wrong shape: refused naming the file and the field, before any request.
+    const corrupted = join(work, 'corrupted.ckpt');
+    writeFileSync(corrupted, JSON.stringify({ bucket, prefix: '', checkpoint: { bucket, cursor: 7, done: 'no' } }));
+    const c = await run(['backfill', bucket, '--checkpoint', corrupted]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain(`checkpoint file ${corrupted}: not a valid checkpoint: checkpoint.cursor: expected string, got number 7`);
+    expect(c.stderr).toContain('checkpoint.done: expected boolean');
     expect(snapshot(bucket)).toEqual(before);
     expect(readFileSync(garbage, 'utf8')).toBe('{"bucket": "e2e-ckpt-gu');
   });

@@ -15,7 +15,9 @@ import {
   type JobDeps,
   type ShardState,
 } from '../../shared/backfill/job';
+import { backfillInvocation } from '../../shared/backfill/invocation';
 import type { BackfillPayload } from '../../shared/backfill/payload';
+import { BackfillStateError } from '../../shared/backfill/records';
 import { BackfillPayloadSchema } from '../../shared/backfill/payload';
 import { FcInvokeError } from '../../shared/fc-invoke/port';
 import { memoryLogger } from '../../shared/log';
@@ -166,13 +168,15 @@ describe('backfill job', () => {
       invokeSelf: async (p) => {
         attempts++;
         // The first continuation is throttled once; the second is refused outright, once.
-        const fail = p.generation === 1 && failures.length === 0 ? true : p.generation === 2 && failures.length === 1 ? false : undefined;
-        if (fail !== undefined) {
-          failures.push({ generation: p.generation, transient: fail });
-          throw new FcInvokeError(fail ? 'TooManyRequests' : 'AccessDenied', 'refused by FC', {
+        const refusal: 'throttled' | 'denied' | undefined =
+          p.generation === 1 && failures.length === 0 ? 'throttled' : p.generation === 2 && failures.length === 1 ? 'denied' : undefined;
+        if (refusal !== undefined) {
+          const transient = refusal === 'throttled';
+          failures.push({ generation: p.generation, transient });
+          throw new FcInvokeError(transient ? 'TooManyRequests' : 'AccessDenied', 'refused by FC', {
             requestId: 'req-1',
-            status: fail ? 429 : 403,
-            transient: fail,
+            status: transient ? 429 : 403,
+            transient,
           });
         }
         queue.push({ payload: p, retry: 0 });
@@ -280,6 +284,50 @@ describe('backfill job', () => {
     const { results } = await drive({ bucket: 'job-dry', dryRun: true }, 5_000);
     expect(results.at(-1)).toMatchObject({ status: 'job-done', totals: { wouldReencrypt: 3, reencrypted: 0 } });
     expect(await plaintextKeys('job-dry')).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a corrupted state object is an error naming the object and the field, answered (not retried) by the invocation', async () => {
+    await seed('job-corrupt', ['a', 'b']);
+    const queue: BackfillPayload[] = [];
+    const deps: JobDeps = {
+      oss,
+      policy,
+      log: memoryLogger(),
+      state,
+      invokeSelf: async (p) => void queue.push(p),
+      deadline: Date.now() + 5_000,
+    };
+    const started = (await handleBackfill(BackfillPayloadSchema.parse({ bucket: 'job-corrupt', shards: 2 }), deps)) as Extract<
+      BackfillResult,
+      { status: 'started' }
+    >;
+    expect(queue).toHaveLength(2);
+    const key = shardKey(state, started.jobId, 0);
+    const where = `oss://${state.bucket}/${key}`;
+    const shard = JSON.parse(((await oss.getObject(state.bucket, key)) as Buffer).toString()) as ShardState;
+    await oss.putObject(
+      state.bucket,
+      key,
+      Buffer.from(JSON.stringify({ ...shard, totals: { ...shard.totals, scanned: 'many' }, done: 1 })),
+    );
+    const err = await handleBackfill(queue[0] as BackfillPayload, deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackfillStateError);
+    expect((err as Error).message).toMatch(`${where}: not a valid shard state: `);
+    expect((err as Error).message).toContain('totals.scanned: expected number, got string "many"');
+    expect((err as Error).message).toContain('done: expected boolean, got number 1');
+    await expect(readJobProgress(oss, state, started.jobId)).rejects.toThrow(where);
+    // Not JSON at all: named too. The function answers it instead of throwing (FC would retry in vain).
+    await oss.putObject(state.bucket, key, Buffer.from('{"jobId": "'));
+    const answer = await backfillInvocation(JSON.stringify(queue[0]), {
+      ...deps,
+      resolveKmsKey: async () => undefined,
+      defaultConcurrency: 4,
+    });
+    expect(answer).toMatchObject({ error: 'InvalidJobState', message: expect.stringMatching(`^${where}: shard state is not valid JSON`) });
+    // The other shard runs to its end; whether the job is done cannot be told past shard 0's state, and that is said.
+    await expect(handleBackfill(queue[1] as BackfillPayload, deps)).rejects.toThrow(`${where}: shard state is not valid JSON`);
+    const shard1 = JSON.parse(((await oss.getObject(state.bucket, shardKey(state, started.jobId, 1))) as Buffer).toString()) as ShardState;
+    expect(shard1).toMatchObject({ done: true, totals: { scanned: 1 } });
   });
 
   it('refuses a malformed payload naming the field, and an unknown job clearly', async () => {
