@@ -1,7 +1,7 @@
 /**
  * A token bucket over the OSS port: every OSS request waits for a token, so a backfill stays
- * under a QPS cap (OSS allows 10,000 QPS per account and region, far less with sequential
- * keys; the backfill shares that budget with production traffic).
+ * under a QPS cap; it shares OSS's per-account request budget with production traffic.
+ * See docs/oss-behaviour.md#limits.
  */
 import type { OssPort } from '../oss/port';
 import { decorateOssPort } from './oss-hooks';

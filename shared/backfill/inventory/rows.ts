@@ -1,9 +1,9 @@
 /**
  * An inventory data file's records as rows (docs: see manifest.ts):
  * - The data files carry no header row (one that repeats the schema is skipped).
- * - `Key` is URL-encoded ("you must decode the object name"); '+' is read as a space, as
- *   S3 inventories (same format) write it, and as `encoding-type=url` listings are read.
- *   `keyEncoding: 'raw'` reads keys as written.
+ * - `Key` is URL-encoded ("you must decode the object name"); '+' is read as a space
+ *   (unconfirmed for OSS; S3 inventories, same format, write a space so), as
+ *   `encoding-type=url` listings are read. `keyEncoding: 'raw'` reads keys as written.
  * - `IsLatest`, `IsDeleteMarker`, `VersionId`: only when the rule exports all versions.
  *   Booleans are `True`/`False`; case is ignored.
  * - `EncryptionStatus`: see parseEncryptionStatus. A value not recognised, or an empty one,
