@@ -2,38 +2,18 @@
  * Typed decorators over OssPort: the same port with something done before or after its calls
  * (a rate limit's token, counting what HEAD found).
  *
- * The decorator forwards each method by its name taken from OSS_PORT_METHODS, never by a
+ * The decorator forwards each method by its name taken from the operation table, never by a
  * written-out `port.headObject(…)` call: deploy/reachable-ops.ts derives each function's RAM
  * policy from the OssPort calls the type checker finds in its bundle, and a decorator that
  * spelled out every method would make every OSS operation reachable from the backfill.
  */
+import { OSS_OPERATIONS } from '../oss/operations';
 import type { OssPort } from '../oss/port';
 
 export type OssMethod = keyof OssPort;
 
-/** Every OssPort method, once; the compiler refuses a missing, unknown or repeated name. */
-const METHOD_SET = {
-  headObject: true,
-  getObjectAcl: true,
-  getObjectTagging: true,
-  copyObject: true,
-  initiateMultipartUpload: true,
-  uploadPartCopy: true,
-  completeMultipartUpload: true,
-  abortMultipartUpload: true,
-  deleteObject: true,
-  putObject: true,
-  getObject: true,
-  getObjectStream: true,
-  listObjectsV2: true,
-  listBuckets: true,
-  getBucketEncryption: true,
-  putBucketEncryption: true,
-  deleteBucketEncryption: true,
-  getBucketVersioning: true,
-} as const satisfies Record<OssMethod, true>;
-
-export const OSS_PORT_METHODS = Object.keys(METHOD_SET) as readonly OssMethod[];
+/** Every OssPort method, once: the operation table has a row for each (the compiler checks it there). */
+export const OSS_PORT_METHODS = Object.keys(OSS_OPERATIONS) as readonly OssMethod[];
 
 /** What a method's call resolved with, and the arguments it was called with. */
 export type AfterHook<K extends OssMethod> = (result: Awaited<ReturnType<OssPort[K]>>, args: Parameters<OssPort[K]>) => void;
