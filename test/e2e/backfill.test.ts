@@ -4,7 +4,7 @@
  * nears, followed with `oss-sse status`.
  */
 import OSS from 'ali-oss';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,6 @@ const SK = 'SK-backfill-e2e-secret-value';
 let stack: LocalStack;
 const lines: string[] = [];
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
   stack = await startLocalStack({
     region: 'cn-hangzhou',
     accessKeyId: AK,

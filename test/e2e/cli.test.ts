@@ -6,8 +6,8 @@
  * write events), and no run may print the access key secret.
  */
 import OSS from 'ali-oss';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,12 +19,8 @@ import type { BackfillReport, Checkpoint } from '../../shared/backfill/engine';
 import { compareKeys } from '../../shared/key-order';
 
 const root = join(__dirname, '..', '..');
-const builtCli = join(root, 'dist', 'cli', 'oss-sse.js');
-/**
- * The bundle this file runs: a byte copy of dist/cli/oss-sse.js taken right after building, so
- * another test file rebuilding dist/ in parallel cannot hand a half-written bundle to a spawn.
- */
-let cliPath = builtCli;
+/** Built once for the run by the global setup (test/setup/build-dist.ts). */
+const cliPath = join(root, 'dist', 'cli', 'oss-sse.js');
 
 const REGION = 'cn-hangzhou';
 const AK = 'LTAI5tE2eCliAccessKeyId';
@@ -228,17 +224,6 @@ async function startProxy(
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'oss-sse-cli-e2e-'));
-  for (let attempt = 1; ; attempt++) {
-    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
-    cliPath = join(work, 'oss-sse.js');
-    copyFileSync(builtCli, cliPath);
-    try {
-      execFileSync(process.execPath, ['--check', cliPath], { stdio: 'pipe' });
-      break;
-    } catch (e) {
-      if (attempt >= 3) throw e;
-    }
-  }
   stack = await startLocalStack({ region: REGION, accessKeyId: AK, accessKeySecret: SECRET, enforce: false });
   stack.oss.events.on('object', (e) => {
     for (const r of e.events) writes.push({ bucket: r.oss.bucket.name, key: r.oss.object.key, name: r.eventName });

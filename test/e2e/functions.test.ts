@@ -9,11 +9,11 @@
  */
 import OSS from 'ali-oss';
 import { createHash } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { crc64 } from '../../shared/crc64';
 import type { FunctionRuntime } from '../../local/runtime';
 import { FUNCTION_NAMES, startLocalStack, type LocalStack } from '../../local/stack';
@@ -210,10 +210,6 @@ function bareDir(): string {
   }
   return dir;
 }
-
-beforeAll(() => {
-  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
-}, 120_000);
 
 afterEach(async () => {
   await Promise.all(openStacks.splice(0).map((s) => s.close()));

@@ -6,7 +6,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 const root = join(__dirname, '..', '..');
 const cli = join(root, 'dist', 'cli', 'oss-sse.js');
@@ -44,10 +44,6 @@ const clientFor = (ready: Ready, bucket: string) =>
     accessKeySecret: ready.accessKeySecret,
     bucket,
   });
-
-beforeAll(() => {
-  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
-}, 120_000);
 
 describe('oss-sse local', () => {
   it('prints exactly one JSON ready line, serves a real client, logs requests to stderr, exits 0 on SIGTERM', async () => {

@@ -4,9 +4,9 @@
  * what the report does not settle. Covers the streaming GET it reads data files with, the
  * engine's item source, the CLI (`--inventory`, built bundle) and the backfill function's job.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -532,23 +532,12 @@ describe('inventory backfill (engine)', () => {
 
 describe('oss-sse backfill --inventory (built CLI)', () => {
   const root = join(__dirname, '..', '..');
+  // Built once for the run by the global setup (test/setup/build-dist.ts).
+  const cliPath = join(root, 'dist', 'cli', 'oss-sse.js');
   let work = '';
-  let cliPath = '';
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'oss-sse-inventory-cli-'));
-    // Other suites build too: copy the bundle out and check it parses before using it.
-    for (let attempt = 1; ; attempt++) {
-      execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
-      cliPath = join(work, 'oss-sse.js');
-      copyFileSync(join(root, 'dist', 'cli', 'oss-sse.js'), cliPath);
-      try {
-        execFileSync(process.execPath, ['--check', cliPath], { stdio: 'pipe' });
-        break;
-      } catch (e) {
-        if (attempt >= 3) throw e;
-      }
-    }
-  }, 120_000);
+  });
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
   });

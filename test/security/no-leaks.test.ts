@@ -5,12 +5,11 @@
  *
  * Distinctive secrets are used throughout; every Authorization header a client of ours sent
  * is captured through the OSS server's onRequest option and its signature part is searched
- * for as well. The bundles run from a private copy of dist/ (built here), so another test
- * file rebuilding dist/ in parallel cannot hand us a half-written bundle.
+ * for as well. The bundles are the ones the global setup built (test/setup/build-dist.ts).
  */
 import OSS from 'ali-oss';
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +32,10 @@ const STS_TOKEN = 'SecLeakStsTokenNf3Hd6MustNeverAppear';
 /** The prefix of the token the stack hands its functions (local/stack.ts). */
 const STACK_STS_PREFIX = 'local-sts-';
 
+/** The run's scratch directory: the CLI's working directory, where its report files land. */
 let work: string;
-let cliPath: string;
-let functionsDir: string;
+const cliPath = join(root, 'dist', 'cli', 'oss-sse.js');
+const functionsDir = join(root, 'dist', 'functions');
 
 /** Every piece of text anything produced: checked at the end for every secret below. */
 const outputs: Array<{ what: string; text: string }> = [];
@@ -49,26 +49,6 @@ function captureAuthorization(headers: Record<string, string | string[] | undefi
   // `OSS ak:sig`, `OSS4-HMAC-SHA256 Credential=…,Signature=hex`
   const sig = /Signature=([0-9a-f]+)/.exec(auth)?.[1] ?? /^OSS [^:]+:(\S+)$/.exec(auth)?.[1];
   if (sig) signatures.add(sig);
-}
-
-// ---- the bundles ------------------------------------------------------------------------
-
-function buildPrivateCopy(): void {
-  work = mkdtempSync(join(tmpdir(), 'oss-sse-security-'));
-  for (let attempt = 1; ; attempt++) {
-    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
-    cpSync(join(root, 'dist'), join(work, 'dist'), { recursive: true });
-    cliPath = join(work, 'dist', 'cli', 'oss-sse.js');
-    functionsDir = join(work, 'dist', 'functions');
-    try {
-      execFileSync(process.execPath, ['--check', cliPath], { stdio: 'pipe' });
-      for (const f of readdirSync(functionsDir))
-        execFileSync(process.execPath, ['--check', join(functionsDir, f, 'index.js')], { stdio: 'pipe' });
-      return;
-    } catch (e) {
-      if (attempt >= 3) throw e;
-    }
-  }
 }
 
 // ---- the CLI ----------------------------------------------------------------------------
@@ -128,7 +108,7 @@ const userClient = (endpoint: string, bucket?: string) =>
   } as OSS.Options);
 
 beforeAll(async () => {
-  buildPrivateCopy();
+  work = mkdtempSync(join(tmpdir(), 'oss-sse-security-'));
   const serverLog = (line: string) => record('bare server log', line);
   kms = await startKmsServer({ region: REGION, credentials: { [AK]: SECRET }, log: serverLog });
   oss = await startOssServer({
