@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import type { BackfillReport, Checkpoint } from '../../shared/backfill/engine';
 import { compareKeys } from '../../shared/key-order';
+import { seededInt, seededRandom } from '../helpers/seeded-random';
 
 const root = join(__dirname, '..', '..');
 /** Built once for the run by the global setup (test/setup/build-dist.ts). */
@@ -418,7 +419,7 @@ describe('--prefix and --max-objects', () => {
 // ---- crashes and interrupts -------------------------------------------------------------
 
 describe('resumable backfill', () => {
-  it('survives SIGKILL at random points: the checkpoint is always valid JSON, never recedes, and no object is missed', async () => {
+  it('survives SIGKILL at seeded points: the checkpoint is always valid JSON, never recedes, and no object is missed', async () => {
     const bucket = 'e2e-crash';
     const N = 3000;
     // Every 10th object is already encrypted; the rest need a copy.
@@ -453,29 +454,44 @@ describe('resumable backfill', () => {
     };
     const timer = setInterval(poll, 1);
 
-    const kills: number[] = [];
+    // Each of the first five runs is killed on the server's count of its copies, at a seeded
+    // count: the first that many copies after it started (before its first checkpoint, which
+    // the CLI writes after a second), later ones that many copies after their own first checkpoint.
+    const random = seededRandom(0x5eed_c11);
+    const kills: string[] = [];
     let final: RunResult | undefined;
+    let round: { child: ChildProcess; copies: number; killAt: number | undefined; killAfterCheckpoint: number; before?: string } | undefined;
+    const killWhenDue = (r: NonNullable<typeof round>): void => {
+      if (r.killAt === undefined && lastRaw !== undefined && lastRaw !== r.before) r.killAt = r.copies + r.killAfterCheckpoint;
+      if (r.killAt !== undefined && r.copies >= r.killAt && r.child.exitCode === null && r.child.signalCode === null) {
+        r.child.kill('SIGKILL');
+        kills.push(`${r.copies} copies`);
+        r.killAt = Number.POSITIVE_INFINITY; // once
+      }
+    };
+    const onCopy = (e: { events: Array<{ eventName: string; oss: { bucket: { name: string } } }> }): void => {
+      if (!round) return;
+      for (const r of e.events) if (r.oss.bucket.name === bucket && r.eventName === 'ObjectCreated:CopyObject') round.copies++;
+      poll(); // the checkpoint as of this copy
+      killWhenDue(round);
+    };
+    stack.oss.events.on('object', onCopy);
     try {
-      for (let round = 0; round < 12 && !final; round++) {
-        const before = lastRaw;
+      for (let n = 0; n < 12 && !final; n++) {
         const { child, done } = start(['backfill', bucket, '--checkpoint', file, '--concurrency', '8', '--qps', '2500', '--json']);
-        let exited = false;
-        void done.then(() => (exited = true));
-        if (round < 5) {
-          // The first run dies before it has written a checkpoint; later ones a while after their first.
-          if (round > 0) await until(() => exited || (lastRaw !== undefined && lastRaw !== before), 15_000, 'a checkpoint');
-          const delay = 150 + Math.floor(Math.random() * 750);
-          await sleep(delay);
-          if (!exited) {
-            child.kill('SIGKILL');
-            kills.push(delay);
-          }
-        }
+        round =
+          n < 5
+            ? n === 0
+              ? { child, copies: 0, killAt: seededInt(random, 20, 120), killAfterCheckpoint: 0 }
+              : { child, copies: 0, killAt: undefined, killAfterCheckpoint: seededInt(random, 1, 150), before: lastRaw }
+            : undefined;
         const r = await done;
+        round = undefined;
         poll();
         if (r.signal !== 'SIGKILL') final = r;
       }
     } finally {
+      stack.oss.events.off('object', onCopy);
       clearInterval(timer);
     }
     poll();
@@ -484,7 +500,7 @@ describe('resumable backfill', () => {
     const finalReport = reportOf(final as RunResult);
     expect(finalReport.scanned).toBeGreaterThan(0);
     expect(finalReport.scanned).toBeLessThan(N);
-    expect(kills.length, `kills at ${kills.join(', ')} ms`).toBeGreaterThanOrEqual(3);
+    expect(kills.length, `kills at ${kills.join(', ')}`).toBeGreaterThanOrEqual(3);
     expect(invalid).toEqual([]);
     expect(reads).toBeGreaterThan(100);
     // The low-water cursor only moves forward, across runs as within one.

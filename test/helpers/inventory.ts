@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { INVENTORY_FIELDS, type InventoryBody, type InventorySource } from '../../shared/backfill/inventory';
 import type { OssTestClient } from './oss';
+import { seededRandom } from './seeded-random';
 
 export type EncryptionStatusValue = 'false' | 'true' | 'SSE-OSS' | 'SSE-KMS' | (string & {});
 
@@ -79,14 +80,7 @@ export function encodeInventoryKey(key: string, spaceAs: '+' | '%20' = '+'): str
 
 /** A deterministic shuffle (mulberry32) of the documented fields, optionally a subset. */
 export function shuffledSchema(seed: number, fields: readonly string[] = INVENTORY_FIELDS): string[] {
-  let a = seed >>> 0;
-  const rand = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = seededRandom(seed);
   const out = [...fields];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));

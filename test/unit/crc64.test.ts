@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Crc64, crc64, crc64Combine } from '../../shared/crc64';
+import { seededRandom } from '../helpers/seeded-random';
 
 // ali-oss 6.23 ships no CRC-64 implementation (only the inventory field name "Crc64"), so the
 // cross-checks are an independent bit-at-a-time BigInt reference and XZ Utils, whose
@@ -20,18 +21,6 @@ function referenceCrc64(buf: Uint8Array): bigint {
     for (let k = 0; k < 8; k++) crc = crc & 1n ? (crc >> 1n) ^ REFLECTED_POLY : crc >> 1n;
   }
   return crc ^ MASK;
-}
-
-/** Seeded PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomBytes(rand: () => number, n: number): Uint8Array {
@@ -75,7 +64,7 @@ describe('crc64 (CRC-64/ECMA-182 as OSS x-oss-hash-crc64ecma)', () => {
   });
 
   it('matches the bit-at-a-time reference for every length 0..300 and every byte alignment', () => {
-    const rand = rng(1);
+    const rand = seededRandom(1);
     const backing = randomBytes(rand, 400);
     for (let offset = 0; offset < 8; offset++) {
       for (let len = 0; len <= 300; len++) {
@@ -86,7 +75,7 @@ describe('crc64 (CRC-64/ECMA-182 as OSS x-oss-hash-crc64ecma)', () => {
   });
 
   it('works on Buffers that are slices of a shared pool and on unaligned views', () => {
-    const rand = rng(2);
+    const rand = seededRandom(2);
     const data = randomBytes(rand, 10_000);
     const expected = referenceCrc64(data);
     const pooled = Buffer.from(data); // may sit at any offset of Node's pool
@@ -97,7 +86,7 @@ describe('crc64 (CRC-64/ECMA-182 as OSS x-oss-hash-crc64ecma)', () => {
   });
 
   it('incremental updates at random split points equal one shot', () => {
-    const rand = rng(3);
+    const rand = seededRandom(3);
     for (let round = 0; round < 50; round++) {
       const data = randomBytes(rand, Math.floor(rand() * 20_000));
       const oneShot = new Crc64().update(data).digest();
@@ -119,7 +108,7 @@ describe('crc64 (CRC-64/ECMA-182 as OSS x-oss-hash-crc64ecma)', () => {
 
   describe('crc64Combine', () => {
     it('equals the CRC of the concatenation for random buffers and lengths, including 0', () => {
-      const rand = rng(4);
+      const rand = seededRandom(4);
       const lengths = [0, 1, 7, 8, 9, 63, 64, 100, 1000, 4096, 100 * 1024 + 3];
       for (const lenA of lengths) {
         for (const lenB of [0, 1, 15, 256, Math.floor(rand() * 300_000)]) {
@@ -138,7 +127,7 @@ describe('crc64 (CRC-64/ECMA-182 as OSS x-oss-hash-crc64ecma)', () => {
     });
 
     it('folds many parts like CompleteMultipartUpload', () => {
-      const rand = rng(5);
+      const rand = seededRandom(5);
       const parts = Array.from({ length: 20 }, () => randomBytes(rand, Math.floor(rand() * 50_000)));
       const all = new Crc64();
       let folded = 0n;
@@ -177,7 +166,7 @@ describe('crc64 (CRC-64/ECMA-182 as OSS x-oss-hash-crc64ecma)', () => {
   it.skipIf(!hasXz)('agrees with XZ Utils on random data', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crc64-'));
     try {
-      const rand = rng(6);
+      const rand = seededRandom(6);
       for (const len of [1, 1000, 123_457]) {
         const data = randomBytes(rand, len);
         const file = join(dir, `d${len}`);
