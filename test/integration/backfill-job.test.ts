@@ -22,22 +22,17 @@ import { BackfillPayloadSchema } from '../../shared/backfill/payload';
 import { FcInvokeError } from '../../shared/fc-invoke/port';
 import { memoryLogger } from '../../shared/log';
 import { OssHttpClient } from '../../shared/oss/http-client';
-import { OssRequestError } from '../../shared/oss/port';
+import { OssRequestError, type OssPort } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
 import { startTestOss, type TestOss } from '../helpers/oss';
+import { seededRandom } from '../helpers/seeded-random';
 
 let t: TestOss;
 let oss: OssHttpClient;
 const state = { bucket: 'oss-sse-state', prefix: 'jobs/' };
-/** When each request reached the server, by bucket. */
-const requestTimes = new Map<string, number[]>();
 beforeAll(async () => {
-  t = await startTestOss({
-    onRequest: (req) => {
-      if (req.bucket !== undefined) requestTimes.set(req.bucket, [...(requestTimes.get(req.bucket) ?? []), performance.now()]);
-    },
-  });
+  t = await startTestOss();
   oss = t.httpClient();
   await t.client().putBucket(state.bucket);
 });
@@ -62,12 +57,35 @@ async function plaintextKeys(bucket: string): Promise<string[]> {
   return left;
 }
 
-/** Runs a job to the end, delivering queued self-invocations; `sliceMs` is each invocation's working time. */
-async function drive(first: BackfillPayload, sliceMs: number, opts: { duplicate?: boolean } = {}) {
+/**
+ * The port, noting the moment each call to `bucket` starts. Behind the job's rate limiter that
+ * is the moment its token was granted: what the cap governs, free of the network's jitter.
+ */
+function callTimes(port: OssPort, bucket: string): { port: OssPort; times: number[] } {
+  const times: number[] = [];
+  const timed = new Proxy(port, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (args[0] === bucket) times.push(performance.now());
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { port: timed, times };
+}
+
+/**
+ * Runs a job to the end, delivering queued self-invocations in a seeded shuffled order;
+ * `sliceMs` is each invocation's working time.
+ */
+async function drive(first: BackfillPayload, sliceMs: number, opts: { duplicate?: boolean; oss?: OssPort } = {}) {
   const queue: BackfillPayload[] = [];
   const results: BackfillResult[] = [];
+  const random = seededRandom(0xd1e5);
   const deps = (): JobDeps => ({
-    oss,
+    oss: opts.oss ?? oss,
     policy,
     log: memoryLogger(),
     state,
@@ -81,7 +99,7 @@ async function drive(first: BackfillPayload, sliceMs: number, opts: { duplicate?
   let invocations = 1;
   while (queue.length > 0 && invocations < 2000) {
     // Shuffle delivery order, as concurrent FC instances would.
-    const i = Math.floor(Math.random() * queue.length);
+    const i = Math.floor(random() * queue.length);
     const [p] = queue.splice(i, 1);
     results.push(await handleBackfill(p as BackfillPayload, deps()));
     invocations++;
@@ -114,11 +132,11 @@ describe('backfill job', () => {
   it('the payload qps caps the whole job: no second of its requests to the bucket holds more (shards share it)', async () => {
     const keys = Array.from({ length: 30 }, (_, i) => `q${i % 2}/k${String(i).padStart(3, '0')}`);
     await seed('job-qps', keys);
-    requestTimes.delete('job-qps');
-    const { results } = await drive({ bucket: 'job-qps', qps: 20, shards: 2, dryRun: true, concurrency: 16 }, 10_000);
+    const timed = callTimes(oss, 'job-qps');
+    const { results } = await drive({ bucket: 'job-qps', qps: 20, shards: 2, dryRun: true, concurrency: 16 }, 10_000, { oss: timed.port });
     expect(results.at(-1)).toMatchObject({ status: 'job-done', totals: { scanned: 30, wouldReencrypt: 30 } });
     // Shard planning lists the bucket before any shard runs; the shards' own requests are capped.
-    const times = (requestTimes.get('job-qps') ?? []).slice(2);
+    const times = timed.times.slice(2);
     expect(times.length).toBeGreaterThanOrEqual(30);
     let busiest = 0;
     for (let i = 0, j = 0; i < times.length; i++) {
