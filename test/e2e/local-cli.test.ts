@@ -150,7 +150,6 @@ describe('a backfill across a crash of the local stack', () => {
     const started = Date.now();
     while (!existsSync(checkpoint) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 5));
     expect(existsSync(checkpoint)).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
     expect((JSON.parse(readFileSync(checkpoint, 'utf8')) as { checkpoint: { done: boolean } }).checkpoint.done).toBe(false);
     const died = exitCode(local.child);
     local.child.kill('SIGKILL');

@@ -1,7 +1,7 @@
 /** Object APIs of the local OSS server, through the real ali-oss client. */
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { crc64 } from '../../shared/crc64';
 import { startTestOss, type TestOss } from '../helpers/oss';
 
@@ -307,15 +307,24 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
     });
 
     it('refuses reads and copies of an unrestored Archive object until RestoreObject completes', async () => {
-      await c().put('cold.bin', Buffer.from('frozen'), { headers: { 'x-oss-storage-class': 'Archive' } });
-      expect((await ossError(c().get('cold.bin'))).code).toBe('InvalidObjectState');
-      expect((await ossError(c().copy('cold-copy', 'cold.bin'))).code).toBe('InvalidObjectState');
-      expect((await c().restore('cold.bin')).res.status).toBe(202);
-      expect((await c().head('cold.bin')).res.headers['x-oss-restore']).toBe('ongoing-request="true"');
-      expect((await ossError(c().restore('cold.bin'))).code).toBe('RestoreAlreadyInProgress');
-      await new Promise((r) => setTimeout(r, 250));
-      expect((await c().head('cold.bin')).res.headers['x-oss-restore']).toMatch(/^ongoing-request="false", expiry-date=/);
-      expect((await c().get('cold.bin')).content.toString()).toBe('frozen');
+      // The server runs in this process: with Date faked (timers stay real), the restore's
+      // 200 ms pass exactly when the test moves the clock, however slow the machine.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        await c().put('cold.bin', Buffer.from('frozen'), { headers: { 'x-oss-storage-class': 'Archive' } });
+        expect((await ossError(c().get('cold.bin'))).code).toBe('InvalidObjectState');
+        expect((await ossError(c().copy('cold-copy', 'cold.bin'))).code).toBe('InvalidObjectState');
+        expect((await c().restore('cold.bin')).res.status).toBe(202);
+        vi.setSystemTime(Date.now() + 199);
+        expect((await c().head('cold.bin')).res.headers['x-oss-restore']).toBe('ongoing-request="true"');
+        expect((await ossError(c().get('cold.bin'))).code).toBe('InvalidObjectState');
+        expect((await ossError(c().restore('cold.bin'))).code).toBe('RestoreAlreadyInProgress');
+        vi.setSystemTime(Date.now() + 1);
+        expect((await c().head('cold.bin')).res.headers['x-oss-restore']).toMatch(/^ongoing-request="false", expiry-date=/);
+        expect((await c().get('cold.bin')).content.toString()).toBe('frozen');
+      } finally {
+        vi.useRealTimers();
+      }
     });
   });
 

@@ -229,8 +229,7 @@ describe('skips', () => {
     });
     await client.putBucket('cold');
     await client.put('k', Buffer.from('frozen'), { headers: { 'x-oss-storage-class': 'Archive' } });
-    await client.restore('k');
-    await new Promise((r) => setTimeout(r, 5));
+    await client.restore('k'); // restoreDelayMs 0: readable at once
     const res = await reencryptObject(oss2, policy(), memoryLogger(), { bucket: 'cold', key: 'k' });
     expect(res.action).toBe('reencrypted');
     const h = (await client.head('k')).res.headers;

@@ -18,6 +18,7 @@ import { policyFromConfig } from '../../shared/policy';
 import { reencryptObject } from '../../shared/reencrypt';
 import { loadConfig } from '../../shared/validation/config';
 import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+import { seededRandom } from '../helpers/seeded-random';
 
 const OBSERVER_AK = 'LTAI5tFaultFreeObserver';
 const OBSERVER_SECRET = 'FaultFreeObserverSecretThatIsNeverLogged01';
@@ -319,14 +320,15 @@ describe('backfill under 10% mixed faults', () => {
       let running = true;
       let writes = 0;
       // Two writers over disjoint keys, so each key's last write is known; fault-free, like a user's own client.
+      const random = seededRandom(0x07e7);
       const writer = async (mine: string[]): Promise<void> => {
         while (running) {
-          const key = mine[Math.floor(Math.random() * mine.length)] as string;
-          const body = randomBytes(100 + Math.floor(Math.random() * 3000));
+          const key = mine[Math.floor(random() * mine.length)] as string;
+          const body = randomBytes(100 + Math.floor(random() * 3000));
           const index = `overwrite-${writes++}`;
           await s.observer.putObject('rel-race', key, body, { 'x-oss-meta-index': index });
           newest.set(key, { md5: createHash('md5').update(body).digest('hex'), index });
-          await new Promise((r) => setTimeout(r, Math.random() * 4));
+          await new Promise((r) => setTimeout(r, random() * 4));
         }
       };
       const writers = [writer(small.filter((_, i) => i % 2 === 0)), writer(small.filter((_, i) => i % 2 === 1))];
@@ -382,8 +384,9 @@ describe('object function under 10% mixed faults, at-least-once delivery', () =>
       s.t.server.events.on('object', listener);
 
       const queue = [...events.values()].flatMap((r) => [r, r, r]);
+      const random = seededRandom(0xde11);
       for (let i = queue.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
+        const j = Math.floor(random() * (i + 1));
         [queue[i], queue[j]] = [queue[j] as OssEventRecord, queue[i] as OssEventRecord];
       }
       const deliveries = new Map<string, number>();

@@ -303,9 +303,8 @@ describe('no credential, token or signature anywhere', () => {
 
     await stack.idle();
     record('runtime failures', JSON.stringify(stack.runtime?.failures() ?? []));
-    // The function log lines come through the worker's stdout, after the results: let them arrive.
-    await new Promise((r) => setTimeout(r, 200));
-    expect(stackLines.length).toBeGreaterThan(10);
+    // The function log lines come through the worker's stdout, after the results: wait for them.
+    await expect.poll(() => stackLines.length, { timeout: 5_000, interval: 10 }).toBeGreaterThan(10);
   });
 
   it('the CLI: scan and backfill with --report and --verbose, and its error paths', async () => {
