@@ -17,9 +17,8 @@ export interface ClientOptions {
 /**
  * The real ali-oss client, typed loosely on purpose: @types/ali-oss lacks the bucket
  * encryption/versioning methods and types response headers as `object`, and the tests
- * assert every value they read at run time.
+ * assert every value they read at run time. That is why this one type is `any`.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type OssTestClient = any;
 
 export interface TestOss {

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsServer, type KmsServer } from '../../local/kms/server';
+import type { KmsServer } from '../../local/kms/server';
 import type { CloudEvent } from '../../local/oss/events';
 import {
   handleBucketEvent,
@@ -26,42 +26,29 @@ import { OssHttpClient } from '../../shared/oss/http-client';
 import type { OssRequestInfo } from '../../shared/oss/transport';
 import type { OssRequest } from '../../shared/signing';
 import { startTestOss, TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
+import { startTracedStack, TRACED_ACCOUNT, TRACED_REGION, type TracedStack } from '../helpers/traced-stack';
 
-const REGION = 'cn-hangzhou';
-const ACCOUNT = '1234567890123456';
+const REGION = TRACED_REGION;
+const ACCOUNT = TRACED_ACCOUNT;
 const FIXTURES = join(__dirname, '..', 'fixtures', 'events');
 
+let stack: TracedStack;
 let kms: KmsServer;
 let t: TestOss;
 let oss: OssHttpClient;
-const seen: Array<OssRequest & { requestId: string }> = [];
-const sent: OssRequestInfo[] = [];
+let seen: TracedStack['seen'];
+let sent: OssRequestInfo[];
 let mainKeyId: string;
 let sm4KeyId: string;
 
 beforeAll(async () => {
-  kms = await startKmsServer({ region: REGION, accountId: ACCOUNT, credentials: { [TEST_AK]: TEST_SECRET } });
+  stack = await startTracedStack();
+  ({ kms, t, oss, seen, sent } = stack);
   mainKeyId = kms.keys.create({ description: 'bucket rules' }).keyId;
   kms.keys.createAlias('alias/main', mainKeyId);
   sm4KeyId = (kms.keys.find('alias/oss-sse-sm4') ?? { keyId: '' }).keyId;
-  t = await startTestOss({
-    region: REGION,
-    accountId: ACCOUNT,
-    kms: kms.keys,
-    onRequest: (req, requestId) => seen.push({ ...req, headers: { ...req.headers }, requestId }),
-  });
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: REGION,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-    onRequest: (info) => sent.push(info),
-  });
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-  await kms.close();
-});
+afterAll(async () => stack.close());
 
 // ---- helpers ---------------------------------------------------------------------------------
 

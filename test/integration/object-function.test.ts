@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsServer, type KmsServer } from '../../local/kms/server';
+import type { KmsServer } from '../../local/kms/server';
 import type { OssTriggerEvent } from '../../local/oss/events';
 import { EventValidationError } from '../../shared/events';
 import { functionSetup, type FcContext } from '../../shared/fc';
@@ -27,46 +27,33 @@ import type { OssRequestInfo } from '../../shared/oss/transport';
 import { policyFromConfig, type Policy } from '../../shared/policy';
 import type { OssRequest } from '../../shared/signing';
 import { loadConfig } from '../../shared/validation/config';
-import { startTestOss, TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
+import { TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
+import { startTracedStack, TRACED_ACCOUNT, TRACED_REGION, type TracedStack } from '../helpers/traced-stack';
 
-const REGION = 'cn-hangzhou';
-const ACCOUNT = '1234567890123456';
+const REGION = TRACED_REGION;
+const ACCOUNT = TRACED_ACCOUNT;
 const FIXTURES = join(__dirname, '..', 'fixtures', 'events');
 const STS_TOKEN = 'CAIS-test-sts-token-that-must-never-be-logged-0001';
 
+let stack: TracedStack;
 let kms: KmsServer;
 let t: TestOss;
 let oss: OssHttpClient;
 /** Every request the OSS server accepted (signature verified), in order. */
-const seen: Array<OssRequest & { requestId: string }> = [];
+let seen: TracedStack['seen'];
 /** Every attempt our OssHttpClient made, in order. */
-const sent: OssRequestInfo[] = [];
+let sent: OssRequestInfo[];
 let mainKeyId: string;
 let defaultKeyId: string;
 
 beforeAll(async () => {
-  kms = await startKmsServer({ region: REGION, accountId: ACCOUNT, credentials: { [TEST_AK]: TEST_SECRET } });
+  stack = await startTracedStack();
+  ({ kms, t, oss, seen, sent } = stack);
   mainKeyId = kms.keys.create({ description: 'another key' }).keyId;
   kms.keys.createAlias('alias/main', mainKeyId);
   defaultKeyId = (kms.keys.find('alias/oss-sse-default') ?? { keyId: '' }).keyId;
-  t = await startTestOss({
-    region: REGION,
-    accountId: ACCOUNT,
-    kms: kms.keys,
-    onRequest: (req, requestId) => seen.push({ ...req, headers: { ...req.headers }, requestId }),
-  });
-  oss = new OssHttpClient({
-    endpoint: t.server.url,
-    region: REGION,
-    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
-    onRequest: (info) => sent.push(info),
-  });
 });
-afterAll(async () => {
-  oss.destroy();
-  await t.close();
-  await kms.close();
-});
+afterAll(async () => stack.close());
 
 // ---- helpers ---------------------------------------------------------------------------------
 

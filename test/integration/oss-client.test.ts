@@ -229,7 +229,8 @@ describe('OssHttpClient operations', () => {
     c = tracked();
   });
 
-  it('headObject parses every header OSS answers a HEAD with (docs/oss-behaviour.md#objects-and-re-encryption)', async () => {
+  // See docs/oss-behaviour.md#objects-and-re-encryption.
+  it('headObject parses every header OSS documents for an object', async () => {
     const body = Buffer.from('head me');
     await ali().put('full.bin', body, {
       mime: 'text/plain',
@@ -529,7 +530,7 @@ describe('OssHttpClient operations', () => {
 
     const after = await c.client.listObjectsV2(b, { startAfter: 'p/é' });
     expect(after.objects.map((o) => o.key)).toEqual(['p/😀', 'q/other']);
-    // ali-oss itself leaves the keys encoded under encoding-type=url (docs/oss-behaviour.md#ali-oss-quirks)
+    // ali-oss itself leaves the keys encoded under encoding-type=url. See docs/oss-behaviour.md#ali-oss-quirks.
     const raw = await t.client({ bucket: b }).listV2({ prefix: 'p/a', 'encoding-type': 'url' });
     expect(raw.objects.map((o: { name: string }) => o.name)).toEqual(['p%2Fa%20b', 'p%2Fa%2Bb']);
   });

@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t.close());
 
-/** Methods ali-oss 6.23.0 has that @types/ali-oss lacks (OSS-FACTS §6). */
+/** Methods ali-oss 6.23.0 has that @types/ali-oss lacks. See docs/oss-behaviour.md#ali-oss-quirks. */
 interface UntypedMethods {
   putBucketVersioning(name: string, status: 'Enabled' | 'Suspended'): Promise<unknown>;
   getObjectTagging(name: string): Promise<{ tag: Record<string, string> }>;

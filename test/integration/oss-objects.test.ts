@@ -47,7 +47,8 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       expect((await c().get('greeting.txt')).content.equals(body)).toBe(true);
     });
 
-    it('HEAD returns every header of OSS-FACTS §4', async () => {
+    // See docs/oss-behaviour.md#objects-and-re-encryption.
+    it('HEAD returns every header OSS documents for an object', async () => {
       await c().put('full-headers.bin', body, {
         mime: 'text/plain',
         meta: { owner: 'team-a', note: 'x y' } as never,

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OssEvents } from '../../local/oss/events';
@@ -11,23 +9,10 @@ import {
   type BucketEvent,
 } from '../../shared/events';
 import { isValidBucketName } from '../../shared/validation';
+import { editable, fixture, rawFixture, validationError } from '../helpers/event-fixtures';
 import { anyValue, hugeNumbers, mutate, pathsOf } from '../helpers/fuzz';
 
-const FIXTURES = join(__dirname, '..', 'fixtures', 'events');
-const raw = (name: string) => readFileSync(join(FIXTURES, name));
-const fixture = (name: string): unknown => JSON.parse(raw(name).toString('utf8'));
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests reach into fixtures by path to break one field
-const editable = (name: string): any => fixture(name);
-
-function validationError(fn: () => unknown): EventValidationError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EventValidationError);
-    return err as EventValidationError;
-  }
-  throw new Error('expected an EventValidationError, but nothing was thrown');
-}
+const raw = rawFixture;
 
 const root = { accountId: '1234567890123456', principalId: '1234567890123456', type: 'root-account' };
 const alice = { accountId: '1234567890123456', principalId: '209876543210987654', type: 'ram-user', userName: 'alice' };

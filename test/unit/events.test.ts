@@ -17,25 +17,11 @@ import {
 import { normalizeEtag, sameEtag } from '../../shared/etag';
 import { describeValue, formatPath, formatZodIssues } from '../../shared/validation/issues';
 import { isValidBucketName, objectKeyProblem } from '../../shared/validation';
+import { EVENT_FIXTURES, editable, fixture, rawFixture, validationError, type EditableFixture } from '../helpers/event-fixtures';
 import { anyValue, deep, hugeNumbers, longStrings, mutate, pathsOf, replacement } from '../helpers/fuzz';
 
-const FIXTURES = join(__dirname, '..', 'fixtures', 'events');
-const raw = (name: string) => readFileSync(join(FIXTURES, name));
-const fixture = (name: string): unknown => JSON.parse(raw(name).toString('utf8'));
-/** A fresh, mutable copy of a fixture, typed loosely so tests can break it. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests reach into fixtures by path to break one field
-const editable = (name: string): any => fixture(name);
-
-/** Throws unless fn throws EventValidationError; returns it for further assertions. */
-function validationError(fn: () => unknown): EventValidationError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EventValidationError);
-    return err as EventValidationError;
-  }
-  throw new Error('expected an EventValidationError, but nothing was thrown');
-}
+const FIXTURES = EVENT_FIXTURES;
+const raw = rawFixture;
 
 const templateRecord: ObjectEventRecord = {
   eventName: 'ObjectCreated:PutObject',
@@ -437,8 +423,8 @@ describe('bad records fail one by one', () => {
     ]);
   });
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each case breaks a different field of a JSON record
-  const recordCases: [string, (r: any) => void, string][] = [
+  // Each case breaks a different field of a JSON record (see EditableFixture).
+  const recordCases: [string, (r: EditableFixture) => void, string][] = [
     ['invalid bucket name', (r) => (r.oss.bucket.name = 'Bad_Bucket'), 'events[0].oss.bucket.name: bucket name must be 3-63 characters'],
     ['wrong eventSource', (r) => (r.eventSource = 'acs:s3'), 'events[0].eventSource: expected "acs:oss", got string "acs:s3"'],
     ['empty key', (r) => (r.oss.object.key = ''), 'events[0].oss.object.key: must not be empty, got string ""'],

@@ -1,0 +1,55 @@
+/**
+ * The local KMS and OSS servers wired together, and the project's OssHttpClient against them,
+ * with every request the server accepted and every attempt the client made recorded: the
+ * set-up of the function tests, which assert on both.
+ */
+import { startKmsServer, type KmsServer } from '../../local/kms/server';
+import { OssHttpClient } from '../../shared/oss/http-client';
+import type { OssRequestInfo } from '../../shared/oss/transport';
+import type { OssRequest } from '../../shared/signing';
+import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from './oss';
+
+export const TRACED_REGION = 'cn-hangzhou';
+export const TRACED_ACCOUNT = '1234567890123456';
+
+export interface TracedStack {
+  kms: KmsServer;
+  t: TestOss;
+  /** OssHttpClient with the test credentials; its attempts land in `sent`. */
+  oss: OssHttpClient;
+  /** Every request the OSS server accepted (signature verified), in order. */
+  seen: Array<OssRequest & { requestId: string }>;
+  /** Every attempt `oss` made, in order. */
+  sent: OssRequestInfo[];
+  close(): Promise<void>;
+}
+
+export async function startTracedStack(): Promise<TracedStack> {
+  const kms = await startKmsServer({ region: TRACED_REGION, accountId: TRACED_ACCOUNT, credentials: { [TEST_AK]: TEST_SECRET } });
+  const seen: TracedStack['seen'] = [];
+  const sent: OssRequestInfo[] = [];
+  const t = await startTestOss({
+    region: TRACED_REGION,
+    accountId: TRACED_ACCOUNT,
+    kms: kms.keys,
+    onRequest: (req, requestId) => seen.push({ ...req, headers: { ...req.headers }, requestId }),
+  });
+  const oss = new OssHttpClient({
+    endpoint: t.server.url,
+    region: TRACED_REGION,
+    credentials: () => ({ accessKeyId: TEST_AK, accessKeySecret: TEST_SECRET }),
+    onRequest: (info) => sent.push(info),
+  });
+  return {
+    kms,
+    t,
+    oss,
+    seen,
+    sent,
+    close: async () => {
+      oss.destroy();
+      await t.close();
+      await kms.close();
+    },
+  };
+}
