@@ -460,7 +460,8 @@ describe('resumable backfill', () => {
     const random = seededRandom(0x5eed_c11);
     const kills: string[] = [];
     let final: RunResult | undefined;
-    let round: { child: ChildProcess; copies: number; killAt: number | undefined; killAfterCheckpoint: number; before?: string } | undefined;
+    let round:
+      { child: ChildProcess; copies: number; killAt: number | undefined; killAfterCheckpoint: number; before?: string } | undefined;
     const killWhenDue = (r: NonNullable<typeof round>): void => {
       if (r.killAt === undefined && lastRaw !== undefined && lastRaw !== r.before) r.killAt = r.copies + r.killAfterCheckpoint;
       if (r.killAt !== undefined && r.copies >= r.killAt && r.child.exitCode === null && r.child.signalCode === null) {

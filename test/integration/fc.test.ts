@@ -12,15 +12,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fc2 from '@alicloud/fc2';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFcInvoker, FcInvokeError, type FcInvoker } from '../../shared/fc-invoke';
 import { verifyFcRequest } from '../../local/fc/verify';
 import { signFcRequest, type Credentials } from '../../shared/signing';
 import { startFcServer, type FcServer } from '../../local/fc/server';
 import { createRuntime, type FunctionRuntime } from '../../local/runtime';
+import { bundleFunctionFixtures } from '../helpers/function-fixtures';
 
-const FIXTURES = ['echo', 'flaky', 'config-check', 'slow'] as const;
 const REGION = 'cn-hangzhou';
 const ACCOUNT = '1234567890123456';
 const AK = 'LTAI5tFcIntegrationKey01';
@@ -54,15 +53,7 @@ const counter = (name: string) => join(dir, `${name}-${randomBytes(4).toString('
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'oss-sse-fc-'));
-  await build({
-    entryPoints: Object.fromEntries(FIXTURES.map((f) => [`${f}/index`, `test/fixtures/functions/${f}.ts`])),
-    outdir: dir,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'warning',
-  });
+  await bundleFunctionFixtures(dir);
   runtime = createRuntime({
     functions: [
       { name: 'echo', bundlePath: join(dir, 'echo', 'index.js'), env: {}, timeoutSeconds: 5 },

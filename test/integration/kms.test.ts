@@ -14,6 +14,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSseKey, createKmsPort, KmsError, kmsEndpoint, validateKeyForSse, type KeyInfo } from '../../shared/kms';
 import { startKmsServer, type KmsServer } from '../../local/kms/server';
+import { rejectionOf } from '../helpers/rejection';
 
 const REGION = 'cn-hangzhou';
 const ACCOUNT = '1234567890123456';
@@ -72,14 +73,7 @@ interface SdkError {
   message: string;
   data: { Code: string; Message: string; RequestId: string; HostId: string; Recommend: string };
 }
-async function sdkError(p: Promise<unknown>): Promise<SdkError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as SdkError;
-  }
-  throw new Error('expected the call to fail');
-}
+const sdkError = (p: Promise<unknown>) => rejectionOf<SdkError>(p);
 function expectKmsError(e: SdkError, code: string, status: number): void {
   expect(e.data.Code).toBe(code);
   expect(e.code).toBe(`${code}Error`);

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OssEventRecord } from '../../local/oss/events';
 import { startTestOss, TEST_AK, type TestOss } from '../helpers/oss';
+import { rejectionOf } from '../helpers/rejection';
 
 let t: TestOss;
 beforeAll(async () => {
@@ -10,16 +11,8 @@ beforeAll(async () => {
 afterAll(async () => t.close());
 
 /** ali-oss errors carry OSS's code/status/requestId; a resolved promise is a test failure. */
-async function ossError(
-  p: Promise<unknown>,
-): Promise<{ code: string; status: number; requestId?: string; ecCode?: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code: string; status: number; requestId?: string; ecCode?: string; message: string };
-  }
-  throw new Error('expected the request to fail');
-}
+const ossError = (p: Promise<unknown>) =>
+  rejectionOf<{ code: string; status: number; requestId?: string; ecCode?: string; message: string }>(p);
 
 // Every client flavour the functions may use must be accepted.
 const flavours = [

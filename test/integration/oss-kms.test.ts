@@ -13,6 +13,7 @@ import { policyFromConfig } from '../../shared/policy';
 import { reencryptObject } from '../../shared/reencrypt';
 import { loadConfig } from '../../shared/validation/config';
 import { startTestOss, TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
+import { rejectionOf } from '../helpers/rejection';
 
 const REGION = 'cn-hangzhou';
 const ACCOUNT = '1234567890123456';
@@ -63,14 +64,7 @@ interface OssErr {
   ecCode?: string;
   requestId?: string;
 }
-async function ossError(p: Promise<unknown>): Promise<OssErr> {
-  try {
-    await p;
-  } catch (e) {
-    return e as OssErr;
-  }
-  throw new Error('expected the request to fail');
-}
+const ossError = (p: Promise<unknown>) => rejectionOf<OssErr>(p);
 
 const kmsHeaders = (keyId?: string, sm4 = false) => ({
   headers: {

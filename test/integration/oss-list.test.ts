@@ -7,6 +7,7 @@ import { prefixEnd } from '../../local/oss/list';
 import type { ObjectVersion } from '../../local/oss/model';
 import type { KeyPosition } from '../../local/oss/store';
 import { startTestOss, type TestOss } from '../helpers/oss';
+import { rejectionOf } from '../helpers/rejection';
 
 let t: TestOss;
 beforeAll(async () => {
@@ -20,14 +21,7 @@ const accountId = () => t.server.events.accountId;
 /** OSS order is UTF-8 byte order: the reference every expectation is sorted by. */
 const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
-async function ossError(p: Promise<unknown>): Promise<{ code: string; status: number }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code: string; status: number };
-  }
-  throw new Error('expected the request to fail');
-}
+const ossError = (p: Promise<unknown>) => rejectionOf<{ code: string; status: number }>(p);
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
 async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc64 } from '../../shared/crc64';
 import type { OssEventRecord } from '../../local/oss/events';
 import { startTestOss, type TestOss } from '../helpers/oss';
+import { rejectionOf } from '../helpers/rejection';
 
 let t: TestOss;
 const bucket = 'multipart';
@@ -34,14 +35,7 @@ interface OssErr {
   status: number;
   message: string;
 }
-async function ossError(p: Promise<unknown>): Promise<OssErr> {
-  try {
-    await p;
-  } catch (e) {
-    return e as OssErr;
-  }
-  throw new Error('expected the request to fail');
-}
+const ossError = (p: Promise<unknown>) => rejectionOf<OssErr>(p);
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 const md5Etag = (b: Buffer) => `"${md5(b).toString('hex').toUpperCase()}"`;

@@ -2,7 +2,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createRuntime,
@@ -12,9 +11,7 @@ import {
   type FunctionRuntime,
   type RuntimeOptions,
 } from '../../local/runtime';
-
-const FIXTURES = ['echo', 'flaky', 'config-check', 'slow'] as const;
-type Fixture = (typeof FIXTURES)[number];
+import { bundleFunctionFixtures, type FunctionFixture } from '../helpers/function-fixtures';
 
 const CREDS = {
   accessKeyId: 'LTAI5tRuntimeTestKeyId01',
@@ -23,20 +20,11 @@ const CREDS = {
 };
 
 let dir = '';
-const bundle = (name: Fixture): string => join(dir, name, 'index.js');
+const bundle = (name: FunctionFixture): string => join(dir, name, 'index.js');
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'oss-sse-runtime-'));
-  // Bundled like scripts/build.mjs bundles the real functions: CommonJS for node20.
-  await build({
-    entryPoints: Object.fromEntries(FIXTURES.map((f) => [`${f}/index`, `test/fixtures/functions/${f}.ts`])),
-    outdir: dir,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'warning',
-  });
+  await bundleFunctionFixtures(dir);
 });
 
 afterAll(async () => {
@@ -48,7 +36,7 @@ afterEach(async () => {
   for (const r of open.splice(0)) await r.close();
 });
 
-function fn(name: string, fixture: Fixture, extra: Partial<FunctionConfig> = {}): FunctionConfig {
+function fn(name: string, fixture: FunctionFixture, extra: Partial<FunctionConfig> = {}): FunctionConfig {
   return { name, bundlePath: bundle(fixture), env: {}, timeoutSeconds: 5, ...extra };
 }
 
