@@ -74,3 +74,9 @@ export async function startTestOss(options: Partial<OssServerOptions> = {}): Pro
     },
   };
 }
+
+/** The local OSS server and the project's client against it (closed with the server): most integration files start with both. */
+export async function startTestOssWithClient(options: Partial<OssServerOptions> = {}): Promise<{ t: TestOss; oss: OssHttpClient }> {
+  const t = await startTestOss(options);
+  return { t, oss: t.httpClient() };
+}

@@ -8,14 +8,11 @@ import { OssHttpClient } from '../../shared/oss/http-client';
 import { OssRequestError } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
-import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+import { startTestOssWithClient, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
 
 let t: TestOss;
 let oss: OssHttpClient;
-beforeAll(async () => {
-  t = await startTestOss();
-  oss = t.httpClient();
-});
+beforeAll(async () => ({ t, oss } = await startTestOssWithClient()));
 afterAll(async () => t.close());
 
 const policy = policyFromConfig(loadConfig({}));

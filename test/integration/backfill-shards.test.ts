@@ -15,14 +15,11 @@ import {
 } from '../../shared/backfill/shards';
 import { compareKeys } from '../../shared/key-order';
 import { OssHttpClient } from '../../shared/oss/http-client';
-import { startTestOss, type TestOss } from '../helpers/oss';
+import { startTestOssWithClient, type TestOss } from '../helpers/oss';
 
 let t: TestOss;
 let oss: OssHttpClient;
-beforeAll(async () => {
-  t = await startTestOss();
-  oss = t.httpClient();
-});
+beforeAll(async () => ({ t, oss } = await startTestOssWithClient()));
 afterAll(async () => t.close());
 
 async function seed(bucket: string, keys: string[]): Promise<void> {

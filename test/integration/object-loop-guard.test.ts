@@ -10,14 +10,11 @@ import { OssHttpClient } from '../../shared/oss/http-client';
 import type { OssPort } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
-import { startTestOss, type TestOss } from '../helpers/oss';
+import { startTestOssWithClient, type TestOss } from '../helpers/oss';
 
 let t: TestOss;
 let oss: OssHttpClient;
-beforeAll(async () => {
-  t = await startTestOss();
-  oss = t.httpClient();
-});
+beforeAll(async () => ({ t, oss } = await startTestOssWithClient()));
 afterAll(async () => t.close());
 
 it('a copy that did not verify is not copied again when its own CompleteMultipartUpload event arrives', async () => {
