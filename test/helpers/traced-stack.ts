@@ -12,6 +12,14 @@ import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from './oss';
 export const TRACED_REGION = 'cn-hangzhou';
 export const TRACED_ACCOUNT = '1234567890123456';
 
+export interface Trace<T> {
+  result: T;
+  /** How the test describes each request the server accepted meanwhile (e.g. "Op key"). */
+  server: string[];
+  /** Attempts our client made meanwhile. */
+  client: OssRequestInfo[];
+}
+
 export interface TracedStack {
   kms: KmsServer;
   t: TestOss;
@@ -21,6 +29,8 @@ export interface TracedStack {
   seen: Array<OssRequest & { requestId: string }>;
   /** Every attempt `oss` made, in order. */
   sent: OssRequestInfo[];
+  /** Runs fn and returns what the server saw (each request as `describe` puts it) and what our client sent meanwhile. */
+  traced<T>(fn: () => Promise<T>, describe: (r: OssRequest) => string): Promise<Trace<T>>;
   close(): Promise<void>;
 }
 
@@ -46,6 +56,12 @@ export async function startTracedStack(): Promise<TracedStack> {
     oss,
     seen,
     sent,
+    async traced(fn, describe) {
+      const fromSeen = seen.length;
+      const fromSent = sent.length;
+      const result = await fn();
+      return { result, server: seen.slice(fromSeen).map(describe), client: sent.slice(fromSent) };
+    },
     close: async () => {
       oss.destroy();
       await t.close();

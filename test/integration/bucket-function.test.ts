@@ -36,14 +36,12 @@ let stack: TracedStack;
 let kms: KmsServer;
 let t: TestOss;
 let oss: OssHttpClient;
-let seen: TracedStack['seen'];
-let sent: OssRequestInfo[];
 let mainKeyId: string;
 let sm4KeyId: string;
 
 beforeAll(async () => {
   stack = await startTracedStack();
-  ({ kms, t, oss, seen, sent } = stack);
+  ({ kms, t, oss } = stack);
   mainKeyId = kms.keys.create({ description: 'bucket rules' }).keyId;
   kms.keys.createAlias('alias/main', mainKeyId);
   sm4KeyId = (kms.keys.find('alias/oss-sse-sm4') ?? { keyId: '' }).keyId;
@@ -109,23 +107,9 @@ function opOf(r: OssRequest): string {
   return r.method;
 }
 
-interface Trace<T> {
-  result: T;
-  /** "Op bucket[/key]" of every request the server accepted meanwhile. */
-  server: string[];
-  client: OssRequestInfo[];
-}
-
-async function traced<T>(fn: () => Promise<T>): Promise<Trace<T>> {
-  const fromSeen = seen.length;
-  const fromSent = sent.length;
-  const result = await fn();
-  return {
-    result,
-    server: seen.slice(fromSeen).map((r) => `${opOf(r)} ${r.bucket ?? ''}${r.key === undefined ? '' : `/${r.key}`}`),
-    client: sent.slice(fromSent),
-  };
-}
+/** Runs fn; the trace names each request the server accepted as "Op bucket[/key]". */
+const traced = <T>(fn: () => Promise<T>) =>
+  stack.traced(fn, (r) => `${opOf(r)} ${r.bucket ?? ''}${r.key === undefined ? '' : `/${r.key}`}`);
 
 /** The bucket events the local OSS server emits while fn runs. */
 async function captureBucketEvents(fn: () => Promise<unknown>): Promise<Array<CloudEvent<Record<string, unknown>>>> {

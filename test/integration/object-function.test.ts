@@ -28,7 +28,7 @@ import { policyFromConfig, type Policy } from '../../shared/policy';
 import type { OssRequest } from '../../shared/signing';
 import { loadConfig } from '../../shared/validation/config';
 import { TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
-import { startTracedStack, TRACED_ACCOUNT, TRACED_REGION, type TracedStack } from '../helpers/traced-stack';
+import { startTracedStack, TRACED_ACCOUNT, TRACED_REGION, type Trace, type TracedStack } from '../helpers/traced-stack';
 
 const REGION = TRACED_REGION;
 const ACCOUNT = TRACED_ACCOUNT;
@@ -41,14 +41,12 @@ let t: TestOss;
 let oss: OssHttpClient;
 /** Every request the OSS server accepted (signature verified), in order. */
 let seen: TracedStack['seen'];
-/** Every attempt our OssHttpClient made, in order. */
-let sent: OssRequestInfo[];
 let mainKeyId: string;
 let defaultKeyId: string;
 
 beforeAll(async () => {
   stack = await startTracedStack();
-  ({ kms, t, oss, seen, sent } = stack);
+  ({ kms, t, oss, seen } = stack);
   mainKeyId = kms.keys.create({ description: 'another key' }).keyId;
   kms.keys.createAlias('alias/main', mainKeyId);
   defaultKeyId = (kms.keys.find('alias/oss-sse-default') ?? { keyId: '' }).keyId;
@@ -120,25 +118,8 @@ function opOf(r: OssRequest): string {
   }
 }
 
-interface Trace<T> {
-  result: T;
-  /** "Op key" for every request the server accepted meanwhile. */
-  server: string[];
-  /** Attempts our client made meanwhile. */
-  client: OssRequestInfo[];
-}
-
-/** Runs fn and returns what the server saw and what our client sent meanwhile. */
-async function traced<T>(fn: () => Promise<T>): Promise<Trace<T>> {
-  const fromSeen = seen.length;
-  const fromSent = sent.length;
-  const result = await fn();
-  return {
-    result,
-    server: seen.slice(fromSeen).map((r) => `${opOf(r)} ${r.key ?? ''}`),
-    client: sent.slice(fromSent),
-  };
-}
+/** Runs fn; the trace names each request the server accepted as "Op key". */
+const traced = <T>(fn: () => Promise<T>) => stack.traced(fn, (r) => `${opOf(r)} ${r.key ?? ''}`);
 
 /** Like traced, for a call expected to reject: returns the error. */
 async function tracedError(fn: () => Promise<unknown>): Promise<Trace<unknown>> {
