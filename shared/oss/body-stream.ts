@@ -13,7 +13,8 @@ export function streamedBody(
   res: IncomingMessage,
   c: Subject,
   idleMs: number,
-  size: number,
+  /** Content-Length, when the response has one. */
+  size: number | undefined,
   secrets: readonly string[],
 ): AsyncIterable<Buffer> {
   let taken = false;
@@ -46,11 +47,11 @@ export function streamedBody(
             const r = await Promise.race([chunks.next(), idle]);
             if (r.done) {
               over = true;
-              if (!res.complete || (size >= 0 && received !== size)) {
+              if (!res.complete || (size !== undefined && received !== size)) {
                 throw new OssRequestError(
                   'network-error',
                   'NetworkError',
-                  `OSS ${c.op} on ${where(c)}: the body ended after ${received} of ${size} bytes`,
+                  `OSS ${c.op} on ${where(c)}: the body ended after ${received} of ${size ?? 'an unknown number of'} bytes`,
                 );
               }
               return { done: true, value: undefined };

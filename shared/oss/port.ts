@@ -115,8 +115,8 @@ export interface ObjectStream {
   body: AsyncIterable<Buffer>;
   /** As OSS returns it: quoted upper-case hex. */
   etag: string;
-  /** Content-Length: the bytes the body will hold. */
-  size: number;
+  /** Content-Length: the bytes the body will hold (absent when OSS sent none, e.g. chunked). */
+  size?: number;
   requestId?: string;
 }
 

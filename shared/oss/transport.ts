@@ -125,12 +125,12 @@ export class OssTransport {
       throw new Error(`OSS ${s.op} on ${where(s)}: the response has no ETag`);
     }
     const length = header(res.headers, 'content-length');
-    const size = length !== undefined && /^\d+$/.test(length) ? Number(length) : -1;
+    const size = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
     const requestId = header(res.headers, 'x-oss-request-id');
     return {
       body: streamedBody(res, s, opts.idleTimeoutMs ?? this.settings.timeoutMs, size, secrets),
       etag,
-      size,
+      ...(size === undefined ? {} : { size }),
       ...(requestId === undefined ? {} : { requestId }),
     };
   }
