@@ -7,7 +7,16 @@
 import { Worker } from 'node:worker_threads';
 import { createInterface } from 'node:readline';
 import { FunctionError, type FunctionErrorKind } from './errors';
-import type { InvokeMessage, LogLevel, WireContext, WireError, WireResult, WorkerData, WorkerMessage } from './protocol';
+import {
+  OUTPUT_END_MARKER,
+  type InvokeMessage,
+  type LogLevel,
+  type WireContext,
+  type WireError,
+  type WireResult,
+  type WorkerData,
+  type WorkerMessage,
+} from './protocol';
 import { WORKER_SOURCE } from './worker-source';
 
 export interface InstanceConfig {
@@ -32,10 +41,18 @@ interface Job {
   reject: (err: FunctionError) => void;
 }
 
+type ResultMessage = Extract<WorkerMessage, { type: 'result' }>;
+
 interface InFlight extends Job {
   worker: Worker;
   timer: NodeJS.Timeout;
+  /** The handler's result, held until the invocation's output is read (OUTPUT_END_MARKER). */
+  result?: ResultMessage;
+  /** How many of stdout and stderr have shown the invocation's end marker. */
+  outputEnds: number;
 }
+
+const OUTPUT_STREAMS = 2;
 
 export class FunctionInstance {
   private worker: Worker | undefined;
@@ -77,7 +94,7 @@ export class FunctionInstance {
       // The clock starts when the instance takes the invocation; like FC without an
       // initializer, a cold start counts against the first invocation's timeout.
       const timer = setTimeout(() => this.onTimeout(id), this.config.timeoutSeconds * 1000);
-      this.inFlight.set(id, { ...job, worker, timer });
+      this.inFlight.set(id, { ...job, worker, timer, outputEnds: 0 });
       const message: InvokeMessage = { type: 'invoke', id, event: new Uint8Array(job.event), context: job.context };
       worker.postMessage(message);
     }
@@ -117,9 +134,13 @@ export class FunctionInstance {
       [worker.stdout, 'INFO'],
       [worker.stderr, 'ERROR'],
     ] as const) {
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
-        this.config.functionLog(level, undefined, new Date().toISOString(), line),
-      );
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        // A function's last write may lack its newline: the marker then ends that line.
+        const marker = line.indexOf(OUTPUT_END_MARKER);
+        const output = marker < 0 ? line : line.slice(0, marker);
+        if (marker !== 0) this.config.functionLog(level, undefined, new Date().toISOString(), output);
+        if (marker >= 0) this.onOutputEnd(worker, Number(line.slice(marker + OUTPUT_END_MARKER.length)));
+      });
     }
     return worker;
   }
@@ -141,14 +162,29 @@ export class FunctionInstance {
       case 'result': {
         const entry = this.inFlight.get(msg.id);
         if (!entry || entry.worker !== worker) return; // already failed (timeout, crash)
-        this.inFlight.delete(msg.id);
-        clearTimeout(entry.timer);
-        if (msg.ok) entry.resolve(decodeResult(msg.result));
-        else entry.reject(this.error('handler', entry.requestId, msg.error));
-        this.pump();
+        entry.result = msg;
+        this.settleIfDone(msg.id, entry);
         return;
       }
     }
+  }
+
+  private onOutputEnd(worker: Worker, id: number): void {
+    const entry = this.inFlight.get(id);
+    if (!entry || entry.worker !== worker) return;
+    entry.outputEnds++;
+    this.settleIfDone(id, entry);
+  }
+
+  /** Hands out the result once the handler returned and everything it wrote has been read. */
+  private settleIfDone(id: number, entry: InFlight): void {
+    const msg = entry.result;
+    if (msg === undefined || entry.outputEnds < OUTPUT_STREAMS) return;
+    this.inFlight.delete(id);
+    clearTimeout(entry.timer);
+    if (msg.ok) entry.resolve(decodeResult(msg.result));
+    else entry.reject(this.error('handler', entry.requestId, msg.error));
+    this.pump();
   }
 
   private onTimeout(id: number): void {

@@ -53,6 +53,13 @@ export type WorkerMessage =
   | { type: 'result'; id: number; ok: true; result: WireResult }
   | { type: 'result'; id: number; ok: false; error: WireError };
 
+/**
+ * A worker writes `<marker><invocation id>` as a line on stdout and on stderr after an
+ * invocation's output and before its result: the streams are not ordered with parentPort
+ * messages, so the parent hands out the result only once both markers are read.
+ */
+export const OUTPUT_END_MARKER = '\u0000oss-sse:output-end:';
+
 export interface WorkerData {
   bundlePath: string;
 }

@@ -4,12 +4,15 @@
  * (and run from .ts under vitest/tsx): a separate worker file would not be next to it.
  * Protocol: see protocol.ts. Kept small and dependency-free on purpose.
  */
+import { OUTPUT_END_MARKER } from './protocol';
+
 export const WORKER_SOURCE = String.raw`
 'use strict';
 (function main() {
   const { parentPort, workerData } = require('node:worker_threads');
   const { AsyncLocalStorage } = require('node:async_hooks');
   const { format } = require('node:util');
+  const OUTPUT_END = ${JSON.stringify(OUTPUT_END_MARKER)};
 
   // Tracks the request a console.log belongs to, even with concurrent invocations.
   const current = new AsyncLocalStorage();
@@ -83,17 +86,25 @@ export const WORKER_SOURCE = String.raw`
     const context = Object.assign({}, msg.context, {
       logger: { info: log('INFO'), warn: log('WARN'), error: log('ERROR'), debug: log('DEBUG') },
     });
+    // stdout/stderr reach the parent apart from parentPort messages: a marker line after the
+    // invocation's output lets the parent hand out its result only once that output is read.
+    function finish(message) {
+      const marker = OUTPUT_END + msg.id + '\n';
+      process.stdout.write(marker);
+      process.stderr.write(marker);
+      parentPort.postMessage(message);
+    }
     current.run(requestId, function () {
       run(event, context).then(
         function (value) {
           let result;
           try { result = toWireResult(value); } catch (err) {
-            parentPort.postMessage({ type: 'result', id: msg.id, ok: false, error: toWireError(err) });
+            finish({ type: 'result', id: msg.id, ok: false, error: toWireError(err) });
             return;
           }
-          parentPort.postMessage({ type: 'result', id: msg.id, ok: true, result: result });
+          finish({ type: 'result', id: msg.id, ok: true, result: result });
         },
-        function (err) { parentPort.postMessage({ type: 'result', id: msg.id, ok: false, error: toWireError(err) }); },
+        function (err) { finish({ type: 'result', id: msg.id, ok: false, error: toWireError(err) }); },
       );
     });
   });

@@ -3,9 +3,10 @@
  * through the local stack: the OSS server's events reach them through the FC-like runtime
  * exactly as `oss-sse local` wires them, and a real ali-oss client plays the user.
  *
- * Every test starts its own in-memory stack, so no state leaks between them. Function log
- * lines reach the stack's `log` option through the worker's stdout, which is not ordered
- * with the invocation's result: assertions on log lines poll after `stack.idle()`.
+ * Every test starts its own in-memory stack, so no state leaks between them. `stack.idle()`
+ * resolves once every async invocation has finished, those that finished ones triggered
+ * included, and with it everything they wrote (the runtime hands out a result only after the
+ * worker's output up to it is read): what has not happened by then will not happen.
  */
 import OSS from 'ali-oss';
 import { createHash } from 'node:crypto';
@@ -174,15 +175,6 @@ function ossRequests(h: Harness, method: string, bucket: string, path: string): 
 /** Generous: late log lines only lag by milliseconds, but the whole suite may share two busy cores. */
 const POLL = { timeout: 5_000, interval: 25 };
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** After idle, give late stdout lines a moment: "no further invocation" must not be a race we win by luck. */
-async function settle(h: Harness): Promise<void> {
-  await h.stack.idle();
-  await sleep(250);
-  await h.stack.idle();
-}
-
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 async function ruleOf(c: UserClient, bucket: string): Promise<BucketRule | 'none'> {
@@ -277,7 +269,7 @@ describe('object-encryption bundle', () => {
       meta: { color: 'blue' },
       headers: { 'Content-Type': 'application/x-test', 'x-oss-tagging': 'a=1&b=two%20words' },
     });
-    await settle(h);
+    await h.stack.idle();
 
     await expect
       .poll(() => objectDecisions(h, 'multipart-bucket', 'big/file.bin').some((r) => r['action'] === 'reencrypted'), POLL)
@@ -310,10 +302,10 @@ describe('object-encryption bundle', () => {
     const c = await h.plainBucket('loop-bucket');
     await c.put('plain.txt', Buffer.from('plaintext'));
     await c.put('sealed.txt', Buffer.from('already encrypted'), { headers: { 'x-oss-server-side-encryption': 'AES256' } });
-    await settle(h);
+    await h.stack.idle();
 
     await expect.poll(() => objectDecisions(h, 'loop-bucket', 'plain.txt').length, POLL).toBeGreaterThan(0);
-    await settle(h);
+    await h.stack.idle();
     // The copy happened and OSS reported it, but the trigger does not deliver it back.
     expect(h.objectEvents('loop-bucket', 'plain.txt')).toEqual(['ObjectCreated:PutObject', 'ObjectCreated:CopyObject']);
     expect(objectDecisions(h, 'loop-bucket', 'plain.txt').map((r) => r['action'])).toEqual(['reencrypted']);
@@ -345,7 +337,7 @@ describe('bucket-encryption bundle', () => {
     await expect.poll(() => bucketDecisions(h, 'fresh-bucket').filter((r) => r['action'] === 'set').length, POLL).toBe(2);
     expect(await ruleOf(h.client(), 'fresh-bucket')).toEqual({ SSEAlgorithm: 'AES256' });
 
-    await settle(h);
+    await h.stack.idle();
     // Each PutBucketEncryption of the function fires the drift trigger once more; that
     // invocation finds the rule compliant and writes nothing: two writes in all, no loop.
     expect(h.bucketEvents('fresh-bucket').filter((n) => n === 'PutBucketEncryption')).toHaveLength(2);
@@ -514,7 +506,7 @@ describe('logs', () => {
     await h.runtime.invoke('bucket-encryption', { bucket: 'no-such-bucket' });
     await h.runtime.invoke('object-encryption', { events: [{ eventName: 'ObjectCreated:PutObject' }] });
     await h.runtime.invoke('object-encryption', 'garbage');
-    await settle(h);
+    await h.stack.idle();
     await expect.poll(() => objectDecisions(h, 'creds-plain-bucket', 'a.txt').length, POLL).toBe(1);
     expect(records(h.lines).some((r) => r.msg === 'bucket decision' && r['bucket'] === 'no-such-bucket' && r['action'] === 'failed')).toBe(
       true,

@@ -229,6 +229,11 @@ describe('logs', () => {
       expect.stringMatching(/^\[echo\] \d{4}-\d\d-\d\dT[\d:.]+Z req-log-1 \[INFO\] console line for req-log-1$/),
     );
     expect(lines).toContainEqual(expect.stringMatching(/^\[echo\] \S+ req-log-1 \[WARN\] logger line \{ n: 1 \}$/));
+    // Raw stdout and stderr travel apart from the result, yet the result waits for them:
+    // read at once, with no wait, even a last line without its newline.
+    expect(lines).toContainEqual(expect.stringMatching(/\[INFO\] raw stdout line for req-log-1$/));
+    expect(lines).toContainEqual(expect.stringMatching(/\[ERROR\] raw stderr tail for req-log-1$/));
+    expect(lines.filter((l) => l.includes('output-end'))).toEqual([]);
     // Concurrent invocations on one instance keep their own request ids.
     await Promise.all([
       runtime.invoke('slow', { ms: 60, tag: 'A' }, { requestId: 'req-A' }),
