@@ -185,7 +185,11 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
   const inventory = plan.inventory?.items;
   const failuresFile = flags.report ? `${flags.report}.failures.ndjson` : undefined;
   const failureStream = failuresFile ? createWriteStream(failuresFile) : undefined;
-  const onSignal = (): void => controller.abort();
+  const onSignal = (): void => {
+    // Said at once: the run may take a moment to stop while requests in flight finish.
+    if (!controller.signal.aborted) process.stderr.write('interrupt received: finishing the requests in flight, then stopping\n');
+    controller.abort();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 

@@ -146,7 +146,14 @@ function cliEnv(overrides: Record<string, string | undefined> = {}): NodeJS.Proc
   return env;
 }
 
-function start(args: string[], env: Record<string, string | undefined> = {}): { child: ChildProcess; done: Promise<RunResult> } {
+interface Started {
+  child: ChildProcess;
+  done: Promise<RunResult>;
+  /** What the child has written to stderr so far. */
+  stderrSoFar: () => string;
+}
+
+function start(args: string[], env: Record<string, string | undefined> = {}): Started {
   const child = spawn(process.execPath, [cliPath, ...args], { cwd: work, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -159,7 +166,7 @@ function start(args: string[], env: Record<string, string | undefined> = {}): { 
       resolve({ code, signal, stdout, stderr });
     });
   });
-  return { child, done };
+  return { child, done, stderrSoFar: () => stderr };
 }
 
 const run = (args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> => start(args, env).done;
@@ -548,6 +555,7 @@ describe('resumable backfill', () => {
     child.kill('SIGINT');
     const r = await done;
     expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain('interrupt received: finishing the requests in flight, then stopping');
     expect(r.stderr).toContain(`interrupted; rerun with --checkpoint ${file} to resume`);
     expect(r.stdout).toMatch(/^done\s+no \(stopped by signal\)$/m);
     const saved = readCheckpointFile(file);
@@ -585,19 +593,19 @@ describe('resumable backfill', () => {
     expect(readCheckpointFile(file).checkpoint).toEqual({ bucket, cursor: keys[9], done: false });
 
     // A proxy in front of OSS: when the resumed run's listing (not the max-keys=1 probe) arrives,
-    // its SIGINT handler is installed; interrupt it then and only afterwards answer the listing.
-    let child: ChildProcess | undefined;
+    // its SIGINT handler is installed; interrupt it then, and answer the listing only once the
+    // run says it took the interrupt.
+    let started: Started | undefined;
     let interrupted = false;
     const proxy = await startProxy(stack.oss.url, async (req) => {
       if (!interrupted && req.method === 'GET' && /[?&]list-type=2/.test(req.url ?? '') && !/[?&]max-keys=1(&|$)/.test(req.url ?? '')) {
         interrupted = true;
-        child?.kill('SIGINT');
-        await sleep(300);
+        started?.child.kill('SIGINT');
+        await until(() => started?.stderrSoFar().includes('interrupt received') ?? false, 10_000, 'the run to take the interrupt');
       }
     });
     try {
-      const started = start(['backfill', bucket, '--checkpoint', file, '--endpoint', proxy.url]);
-      child = started.child;
+      started = start(['backfill', bucket, '--checkpoint', file, '--endpoint', proxy.url]);
       const r = await started.done;
       expect(interrupted).toBe(true);
       expect(r.code, r.stderr).toBe(130);
