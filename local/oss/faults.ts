@@ -166,8 +166,8 @@ function applicableKinds(level: 'object' | 'bucket'): FaultKind[] {
   return FAULT_KINDS.filter((k) => (k === 'qps503' ? level === 'object' : k === 'meta503' ? level === 'bucket' : true));
 }
 
-/** mulberry32: a small seedable PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
+/** mulberry32: a small seedable PRNG, uniform in [0, 1); the same sequence for the same seed (tests replay with it too). */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -300,7 +300,7 @@ export class FaultInjector {
   constructor(options: FaultOptions) {
     validateFaultOptions(options);
     this.seed = options.seed ?? randomBytes(4).readUInt32BE(0);
-    this.random = prng(this.seed);
+    this.random = seededRandom(this.seed);
     this.rates = effectiveRates(options);
     this.latencyMs = options.latencyMs ?? 0;
     this.jitterMs = options.jitterMs ?? this.latencyMs / 5;
