@@ -153,8 +153,7 @@ describe('a backfill across a crash of the local stack', () => {
     expect((JSON.parse(readFileSync(checkpoint, 'utf8')) as { checkpoint: { done: boolean } }).checkpoint.done).toBe(false);
     const died = exitCode(local.child);
     local.child.kill('SIGKILL');
-    await died;
-    await new Promise((r) => setTimeout(r, 300));
+    await died; // the port is free once the process is gone (node listens with SO_REUSEADDR)
     local = await startLocal(['--oss-port', port, ...flags]);
     const runs = [await first.done];
 
