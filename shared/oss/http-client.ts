@@ -17,11 +17,13 @@ import { OSS_OPERATIONS as OPS } from './operations';
 import {
   OssRequestError,
   type CompletedPart,
+  type CopyObjectArgs,
   type ListPage,
   type ObjectHead,
   type ObjectStream,
   type OssPort,
   type SseSpec,
+  type UploadPartCopyArgs,
   type WriteResult,
 } from './port';
 import {
@@ -144,14 +146,7 @@ export class OssHttpClient implements OssPort {
     return parseTagging(await this.transport.call({ operation: OPS.getObjectTagging, bucket, key, query: versionQuery(versionId) }));
   }
 
-  async copyObject(args: {
-    bucket: string;
-    key: string;
-    sourceBucket: string;
-    sourceKey: string;
-    sourceVersionId?: string;
-    headers: Record<string, string>;
-  }): Promise<WriteResult> {
+  async copyObject(args: CopyObjectArgs): Promise<WriteResult> {
     const r = await this.transport.call({
       operation: OPS.copyObject,
       bucket: args.bucket,
@@ -181,17 +176,7 @@ export class OssHttpClient implements OssPort {
     return r.requestId === undefined ? { uploadId } : { uploadId, requestId: r.requestId };
   }
 
-  async uploadPartCopy(args: {
-    bucket: string;
-    key: string;
-    uploadId: string;
-    partNumber: number;
-    sourceBucket: string;
-    sourceKey: string;
-    sourceVersionId?: string;
-    range: [number, number];
-    ifMatch: string;
-  }): Promise<CompletedPart> {
+  async uploadPartCopy(args: UploadPartCopyArgs): Promise<CompletedPart> {
     const [first, last] = args.range;
     if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last < first) {
       throw new RangeError(`uploadPartCopy: invalid byte range [${first}, ${last}]`);

@@ -120,6 +120,27 @@ export interface ObjectStream {
   requestId?: string;
 }
 
+export interface CopyObjectArgs {
+  bucket: string;
+  key: string;
+  sourceBucket: string;
+  sourceKey: string;
+  sourceVersionId?: string;
+  headers: Record<string, string>;
+}
+
+export interface UploadPartCopyArgs {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  sourceBucket: string;
+  sourceKey: string;
+  sourceVersionId?: string;
+  range: [number, number];
+  ifMatch: string;
+}
+
 export interface OssPort {
   /** HEAD; undefined when the object (or version) does not exist. */
   headObject(bucket: string, key: string, versionId?: string): Promise<ObjectHead | undefined>;
@@ -130,27 +151,10 @@ export interface OssPort {
    * CopyObject with `x-oss-copy-source: /<sourceBucket>/<sourceKey>[?versionId=]` plus
    * exactly `headers` (lower-case names) — nothing else is added but signing headers.
    */
-  copyObject(args: {
-    bucket: string;
-    key: string;
-    sourceBucket: string;
-    sourceKey: string;
-    sourceVersionId?: string;
-    headers: Record<string, string>;
-  }): Promise<WriteResult>;
+  copyObject(args: CopyObjectArgs): Promise<WriteResult>;
   initiateMultipartUpload(bucket: string, key: string, headers: Record<string, string>): Promise<{ uploadId: string; requestId?: string }>;
   /** UploadPartCopy of bytes [range[0], range[1]] inclusive, pinned with x-oss-copy-source-if-match. */
-  uploadPartCopy(args: {
-    bucket: string;
-    key: string;
-    uploadId: string;
-    partNumber: number;
-    sourceBucket: string;
-    sourceKey: string;
-    sourceVersionId?: string;
-    range: [number, number];
-    ifMatch: string;
-  }): Promise<CompletedPart>;
+  uploadPartCopy(args: UploadPartCopyArgs): Promise<CompletedPart>;
   completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<WriteResult>;
   abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   deleteObject(bucket: string, key: string, versionId?: string): Promise<void>;
