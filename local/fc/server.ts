@@ -14,7 +14,8 @@
  * handler's output; a failed handler → 200 with `x-fc-error-type: UnhandledInvocationError`
  * and `{ errorMessage, errorType, stackTrace }`; async → 202, empty, once queued; refusals →
  * 4xx/5xx with both `{ ErrorCode, ErrorMessage }` (fc2) and `{ Code, Message }` (2023-03-30),
- * since which one the real endpoint sends is UNCONFIRMED.
+ * since which one the real endpoint sends is UNCONFIRMED. An account id (x-fc-account-id, or the
+ * Host's first label) other than the endpoint's → 403 AccessDenied, as FC answers.
  * See docs/oss-behaviour.md#function-compute-invoke-api.
  */
 import { randomUUID } from 'node:crypto';
@@ -40,7 +41,7 @@ export interface FcServerOptions {
   host?: string;
   port?: number;
   region: string;
-  /** The account the endpoint belongs to; a request whose x-fc-account-id names another is refused. */
+  /** The account the endpoint belongs to; a request whose x-fc-account-id (or FC Host) names another is refused. */
   accountId: string;
   /** Access keys the server accepts: id → secret. An STS token (x-fc-security-token) is accepted for any known id. */
   credentials: Record<string, string>;
@@ -92,7 +93,15 @@ const Errors = {
       service === undefined ? `function '${name}' does not exist.` : `function '${name}' does not exist in service '${service}'`,
     ),
   internal: () => new FcServiceError(500, 'InternalServerError', 'an internal error has occurred. Please retry.'),
+  // Real FC's answer to an account id that is not the caller's (fcli and fc2 output in
+  // alibaba/funcraft#86; FC 2.0 — the 2023-03-30 answer is UNCONFIRMED).
+  notYourAccount: () => new FcServiceError(403, 'AccessDenied', "The service or function doesn't belong to you."),
 };
+
+/** The account in an FC endpoint host (`<account>.<region>[-internal].fc.aliyuncs.com`), if the Host is one. */
+function accountInHost(host: string | undefined): string | undefined {
+  return host === undefined ? undefined : /^([^.]+)\.[^.]+\.fc\.aliyuncs\.com(?::\d+)?$/i.exec(host)?.[1];
+}
 
 function decodeSegment(s: string): string {
   try {
@@ -198,10 +207,8 @@ export async function startFcServer(options: FcServerOptions): Promise<FcServer>
         ...(options.maxSkewMs ? { maxSkewMs: options.maxSkewMs } : {}),
       });
       if (!auth.ok) throw new FcServiceError(auth.status, auth.code, auth.message);
-      const claimedAccount = firstHeader(req.headers['x-fc-account-id']);
-      if (claimedAccount !== undefined && claimedAccount !== accountId) {
-        throw new FcServiceError(403, 'AccessDenied', `the account '${claimedAccount}' in x-fc-account-id does not own this endpoint`);
-      }
+      const claimedAccounts = [firstHeader(req.headers['x-fc-account-id']), accountInHost(firstHeader(req.headers.host))];
+      if (claimedAccounts.some((claimed) => claimed !== undefined && claimed !== accountId)) throw Errors.notYourAccount();
       // The signature covers the Content-MD5 header, not the bytes: check those here (UNCONFIRMED
       // that FC does; the stricter reading, docs/oss-behaviour.md#function-compute-invoke-api).
       const md5 = firstHeader(req.headers['content-md5']);

@@ -13,7 +13,15 @@
  */
 import type * as Fc2Sdk from '@alicloud/fc2';
 import type { Credentials } from '../signing/oss';
-import { FC_FUNCTION_NAME_RE, FcInvokeError, fcEndpoint, type FcInvokeResult, type FcInvoker } from './port';
+import {
+  accountIdProblem,
+  FC_ACCOUNT_ID_RE,
+  FC_FUNCTION_NAME_RE,
+  FcInvokeError,
+  fcEndpoint,
+  type FcInvokeResult,
+  type FcInvoker,
+} from './port';
 
 export const FC_API_VERSION = '2023-03-30';
 
@@ -173,6 +181,8 @@ export function createFcInvoker(opts: FcInvokerOptions): FcInvoker {
       if (!FC_FUNCTION_NAME_RE.test(functionName)) {
         throw new FcInvokeError('InvalidArgument', `not a Function Compute function name: ${JSON.stringify(functionName.slice(0, 160))}`);
       }
+      // The account id names the endpoint and goes in x-fc-account-id; fc2 would throw a bare TypeError without one.
+      if (!FC_ACCOUNT_ID_RE.test(opts.accountId)) throw new FcInvokeError('InvalidArgument', accountIdProblem(opts.accountId));
       const body = encodePayload(payload);
       let Client: Fc2Class;
       try {
@@ -181,9 +191,10 @@ export function createFcInvoker(opts: FcInvokerOptions): FcInvoker {
         throw new FcInvokeError('SdkUnavailable', `@alicloud/fc2 could not be loaded: ${(e as Error).message}`);
       }
       const creds = await opts.credentials();
+      let client: InstanceType<Fc2Class>;
       try {
         // A client per call: construction only copies fields, and credentials rotate.
-        const client = new Client(opts.accountId, {
+        client = new Client(opts.accountId, {
           accessKeyID: creds.accessKeyId,
           accessKeySecret: creds.accessKeySecret,
           ...(creds.securityToken ? { securityToken: creds.securityToken } : {}),
@@ -191,10 +202,15 @@ export function createFcInvoker(opts: FcInvokerOptions): FcInvoker {
           endpoint,
           timeout: async ? asyncTimeout : syncTimeout,
         });
-        // fc2 sends x-fc-security-token only for AccessKey ids starting with "STS"; set it
-        // directly so any STS pair (the local stack's role credentials too) carries its token.
-        if (creds.securityToken) client.securityToken = creds.securityToken;
-        client.version = FC_API_VERSION;
+      } catch (e) {
+        // fc2 throws a TypeError naming the missing field ('"config.region" must be passed in'); no request was sent.
+        throw new FcInvokeError('InvalidArgument', `@alicloud/fc2 refused its configuration: ${redact((e as Error).message, creds)}`);
+      }
+      // fc2 sends x-fc-security-token only for AccessKey ids starting with "STS"; set it
+      // directly so any STS pair (the local stack's role credentials too) carries its token.
+      if (creds.securityToken) client.securityToken = creds.securityToken;
+      client.version = FC_API_VERSION;
+      try {
         const res = await client.request('POST', `/functions/${functionName}/invocations`, null, body, {
           'x-fc-invocation-type': async ? 'Async' : 'Sync',
           'x-fc-log-type': 'None',

@@ -1,5 +1,7 @@
 /** Invoking Function Compute functions: the port (port.ts) and its @alicloud/fc2 implementation (client.ts). */
 export {
+  accountIdProblem,
+  FC_ACCOUNT_ID_RE,
   FC_FUNCTION_NAME_RE,
   FcInvokeError,
   fcEndpoint,

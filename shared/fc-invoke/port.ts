@@ -72,6 +72,19 @@ export interface FcInvokeErrorDetails {
 export const FC_FUNCTION_NAME_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;
 
 /**
+ * Alibaba Cloud account ids (UIDs) are numeric; the FC endpoint host starts with the one that
+ * owns the functions. A login name or alias there makes an unresolvable host (funcraft #201).
+ */
+export const FC_ACCOUNT_ID_RE = /^[0-9]{1,32}$/;
+
+/** Why `accountId` cannot name an FC endpoint (empty or not numeric); for the caller's error message. */
+export function accountIdProblem(accountId: string): string {
+  return accountId === ''
+    ? 'no Alibaba Cloud account id: the FC endpoint is https://<account-id>.<region>.fc.aliyuncs.com'
+    : `the account id ${JSON.stringify(accountId.slice(0, 64))} is not an Alibaba Cloud account id (the numeric id of the account that owns the functions)`;
+}
+
+/**
  * The FC endpoint URL. `override` (FC_ENDPOINT) is a URL, or host[:port] meaning https.
  * Default: `https://<accountId>.<region>-internal.fc.aliyuncs.com` inside FC (internal), else
  * `https://<accountId>.<region>.fc.aliyuncs.com` — the invoke endpoint the fc3 component uses

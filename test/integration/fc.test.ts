@@ -301,7 +301,37 @@ describe('refusals', () => {
         credentials: () => ({ accessKeyId: AK, accessKeySecret: SECRET }),
       }).invoke('echo', {}, { async: false }),
     );
-    expect(e).toMatchObject({ code: 'AccessDenied', status: 403 });
+    // Real FC's answer to an account id that is not the caller's (docs/oss-behaviour.md#function-compute-invoke-api).
+    expect(e).toMatchObject({ code: 'AccessDenied', status: 403, message: "The service or function doesn't belong to you." });
+    expect(serverLog.at(-1)).toMatch(/^FC POST - 403 /);
+  });
+
+  it('another account in an FC endpoint Host → 403 AccessDenied; this account in it → served', async () => {
+    const path = '/2023-03-30/functions/echo/invocations';
+    const other = await raw(path, { body: '{}', tamper: (h) => (h.host = `9999999999999999.${REGION}.fc.aliyuncs.com`) });
+    expect(other.status).toBe(403);
+    expect(JSON.parse(other.body)).toMatchObject({ ErrorCode: 'AccessDenied', Code: 'AccessDenied' });
+    const own = await raw(path, { body: '{}', tamper: (h) => (h.host = `${ACCOUNT}.${REGION}-internal.fc.aliyuncs.com`) });
+    expect(own.status).toBe(200);
+  });
+
+  it.each([
+    ['missing', ''],
+    ['not numeric', 'me@example.com'],
+  ])('an account id that is %s → InvalidArgument naming it, before any request', async (_, accountId) => {
+    const before = serverLog.length;
+    const e = await failure(
+      createFcInvoker({
+        endpoint: server.url,
+        region: REGION,
+        accountId,
+        credentials: () => ({ accessKeyId: AK, accessKeySecret: SECRET }),
+      }).invoke('echo', {}, { async: false }),
+    );
+    expect(e).toMatchObject({ code: 'InvalidArgument', status: undefined, transient: false });
+    expect(e.message).toMatch(/account id/);
+    expect(e.message).not.toMatch(/TypeError/);
+    expect(serverLog.length).toBe(before);
   });
 
   it('a body that does not match its Content-MD5 → 400 InvalidArgument and nothing runs', async () => {
