@@ -160,6 +160,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         kms: kms.url,
         ...(fc ? { fc: fc.url } : {}),
         region: options.region,
+        // What FC clients need besides the endpoint: it names the account (fc2's x-fc-account-id).
+        accountId: oss.events.accountId,
         accessKeyId: options.accessKeyId,
         accessKeySecret: options.accessKeySecret,
       }),

@@ -2,9 +2,27 @@
 import { Command, Option } from 'commander';
 import { readJobProgress } from '../../shared/backfill/job';
 import { BackfillStateError } from '../../shared/backfill/records';
-import { createFcInvoker } from '../../shared/fc-invoke';
+import { accountIdProblem, createFcInvoker, FC_ACCOUNT_ID_RE, FcInvokeError } from '../../shared/fc-invoke';
 import { BucketNameSchema } from '../../shared/validation/names';
 import { CliError, cloudContext, credentialsFromEnv, EXIT, regionFrom, withCloudOptions, type CloudOptions } from '../environment';
+
+/** FC's refusals that say the credentials are wrong, not the account or the permissions. */
+const CREDENTIAL_REFUSALS = new Set(['SignatureNotMatch', 'InvalidAccessKeyID', 'RequestTimeTooSkewed']);
+
+/**
+ * A 403 that is not about the credentials: FC answers an account id that is not the caller's
+ * with AccessDenied (see docs/oss-behaviour.md#function-compute-invoke-api), and a body in
+ * the 2023-03-30 shape reaches us without its code.
+ */
+const refusesTheAccount = (e: FcInvokeError): boolean => e.status === 403 && !CREDENTIAL_REFUSALS.has(e.code);
+
+function withAccountHint(e: FcInvokeError, accountId: string): CliError {
+  return new CliError(
+    `${e.code}: ${e.message}${e.requestId ? ` [request ${e.requestId}]` : ''}\n` +
+      `Check the account id ${accountId} (--account-id or ALIBABA_CLOUD_ACCOUNT_ID): it must be the id of the account that owns the function` +
+      ' (the main account, not a RAM user), and the AccessKey must be allowed fc:InvokeFunction on it.',
+  );
+}
 
 export function invokeCommand(): Command {
   return withCloudOptions(new Command('invoke'), { policyFlags: false })
@@ -12,7 +30,10 @@ export function invokeCommand(): Command {
     .description('invoke a deployed function through Function Compute; prints its result (sync) or the request id (--async)')
     .requiredOption('--payload <json>', 'the event, as JSON')
     .option('--async', 'do not wait for the result')
-    .option('--account-id <id>', 'Alibaba Cloud account id (default $ALIBABA_CLOUD_ACCOUNT_ID), for the FC endpoint')
+    .option(
+      '--account-id <id>',
+      'id of the Alibaba Cloud account that owns the function (default $ALIBABA_CLOUD_ACCOUNT_ID; oss-sse local prints it as accountId)',
+    )
     .option('--fc-endpoint <url>', "Function Compute endpoint (default $FC_ENDPOINT, else the region's)")
     .addHelpText(
       'after',
@@ -27,17 +48,27 @@ export function invokeCommand(): Command {
       }
       const credentials = credentialsFromEnv();
       const region = regionFrom(opts);
-      const accountId = opts.accountId ?? process.env.ALIBABA_CLOUD_ACCOUNT_ID;
+      const accountId = opts.accountId ?? process.env.ALIBABA_CLOUD_ACCOUNT_ID ?? '';
+      // FC wants the account id even at an explicit endpoint (fc2 sends it in x-fc-account-id).
+      if (!FC_ACCOUNT_ID_RE.test(accountId)) {
+        throw new CliError(
+          accountId === ''
+            ? 'Set --account-id or ALIBABA_CLOUD_ACCOUNT_ID to the id of the Alibaba Cloud account that owns the function ' +
+                '(FC endpoints are https://<account-id>.<region>.fc.aliyuncs.com; `oss-sse local` prints it as accountId).'
+            : `--account-id / ALIBABA_CLOUD_ACCOUNT_ID: ${accountIdProblem(accountId)}.`,
+          EXIT.usage,
+        );
+      }
       const endpoint = opts.fcEndpoint ?? process.env.FC_ENDPOINT;
-      if (!accountId && !endpoint)
-        throw new CliError('Set --account-id or ALIBABA_CLOUD_ACCOUNT_ID (it names the FC endpoint), or --fc-endpoint.', EXIT.usage);
       const invoker = createFcInvoker({
         ...(endpoint ? { endpoint } : {}),
         region,
-        accountId: accountId ?? '',
+        accountId,
         credentials: () => credentials,
       });
-      const res = await invoker.invoke(name, payload, { async: opts.async === true });
+      const res = await invoker.invoke(name, payload, { async: opts.async === true }).catch((e: unknown) => {
+        throw e instanceof FcInvokeError && refusesTheAccount(e) ? withAccountHint(e, accountId) : e;
+      });
       process.stdout.write(
         `${JSON.stringify(opts.async ? { requestId: res.requestId } : { requestId: res.requestId, result: res.result })}\n`,
       );

@@ -17,6 +17,7 @@ interface Ready {
   kms: string;
   fc: string;
   region: string;
+  accountId: string;
   accessKeyId: string;
   accessKeySecret: string;
 }
@@ -64,6 +65,7 @@ describe('oss-sse local', () => {
       kms: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       fc: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       region: 'cn-shanghai',
+      accountId: expect.stringMatching(/^\d+$/),
       accessKeyId: 'AK-e2e',
       accessKeySecret: 'SK-e2e',
     });
@@ -104,6 +106,104 @@ describe('oss-sse local', () => {
     expect(failure?.status).not.toBe(0);
     expect(failure?.stderr.toString()).toMatch(/--oss-port/);
   });
+});
+
+/** Runs the CLI bundle; resolves with its exit code and output (never rejects on a non-zero exit). */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  return exitCode(child).then((code) => ({ code, stdout, stderr }));
+}
+
+describe('the README path: oss-sse local, then invoke and status with only what the ready line gives', () => {
+  it('backfills a bucket through the local FC endpoint; a missing, malformed or wrong account id is a clear error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oss-sse-e2e-readme-'));
+    const secret = 'SK-readme-never-printed';
+    const creds = ['--access-key-id', 'AK-readme', '--access-key-secret', secret];
+    // Plaintext objects to backfill: written with the functions off (they would encrypt them on upload).
+    const seeding = await startLocal(['--data-dir', dir, '--quiet', '--no-enforce', ...creds]);
+    const bucket = 'readme';
+    const keys = Array.from({ length: 12 }, (_, i) => `docs/${i} ü+%.txt`);
+    const seed = clientFor(seeding.ready, bucket);
+    await seed.putBucket(bucket);
+    for (const k of keys) await seed.put(k, Buffer.from(`body of ${k}`));
+    const seeded = exitCode(seeding.child);
+    seeding.child.kill('SIGTERM');
+    expect(await seeded).toBe(0);
+
+    // `oss-sse local` as the README starts it: functions enforcing.
+    const { child, ready } = await startLocal(['--data-dir', dir, ...creds]);
+    let stackLog = '';
+    child.stderr?.on('data', (d: Buffer) => (stackLog += d.toString()));
+    const fcRequests = () => stackLog.split('\n').filter((l) => l.startsWith('FC POST')).length;
+    // Only the ready line's fields, under the names the README gives them.
+    const env = {
+      PATH: process.env['PATH'] ?? '',
+      ALIBABA_CLOUD_ACCESS_KEY_ID: ready.accessKeyId,
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: ready.accessKeySecret,
+      ALIBABA_CLOUD_REGION_ID: ready.region,
+      ALIBABA_CLOUD_ACCOUNT_ID: ready.accountId,
+      OSS_ENDPOINT: ready.oss,
+      FC_ENDPOINT: ready.fc,
+    };
+    try {
+      const invoked = await runCli(['invoke', 'oss-sse-backfill', '--payload', JSON.stringify({ bucket })], env);
+      expect(invoked.code, invoked.stderr).toBe(0);
+      const { result } = JSON.parse(invoked.stdout) as { result: { jobId: string; status: string; totals: { reencrypted: number } } };
+      expect(result).toMatchObject({ status: 'job-done', totals: { reencrypted: keys.length } });
+
+      const status = await runCli(['status', result.jobId, '--state-bucket', 'oss-sse-state', '--json'], env);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        done: true,
+        job: { bucket },
+        totals: { scanned: keys.length, reencrypted: keys.length },
+      });
+      const statusTable = await runCli(['status', result.jobId, '--state-bucket', 'oss-sse-state'], env);
+      expect(statusTable.stdout).toContain(`job ${result.jobId}: bucket ${bucket}, done`);
+
+      const after = clientFor(ready, bucket);
+      for (const k of keys) {
+        const got = await after.get(k);
+        expect((got.res.headers as Record<string, string | undefined>)['x-oss-server-side-encryption'], k).toBe('AES256');
+        expect(got.content.toString(), k).toBe(`body of ${k}`);
+      }
+
+      // No account id: the CLI says so and sends nothing.
+      const before = fcRequests();
+      const { ALIBABA_CLOUD_ACCOUNT_ID: _omitted, ...withoutAccount } = env;
+      const missing = await runCli(['invoke', 'oss-sse-backfill', '--payload', JSON.stringify({ bucket })], withoutAccount);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/--account-id or ALIBABA_CLOUD_ACCOUNT_ID/);
+      const malformed = await runCli(['invoke', 'oss-sse-backfill', '--payload', '{}', '--account-id', 'me@example.com'], withoutAccount);
+      expect(malformed.code).toBe(2);
+      expect(malformed.stderr).toMatch(/"me@example\.com" is not an Alibaba Cloud account id/);
+      expect(fcRequests()).toBe(before);
+
+      // Another account's id: the endpoint refuses it as FC does, and the CLI names the id it sent.
+      const wrong = await runCli(['invoke', 'oss-sse-backfill', '--payload', JSON.stringify({ bucket })], {
+        ...env,
+        ALIBABA_CLOUD_ACCOUNT_ID: '9999999999999999',
+      });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/AccessDenied: The service or function doesn't belong to you\./);
+      expect(wrong.stderr).toMatch(/account id 9999999999999999 \(--account-id or ALIBABA_CLOUD_ACCOUNT_ID\)/);
+      expect(stackLog).toMatch(/^FC POST - 403 /m);
+
+      for (const r of [invoked, status, statusTable, missing, malformed, wrong]) {
+        expect(r.stdout + r.stderr).not.toContain(secret);
+        expect(r.stderr).not.toMatch(/TypeError/);
+      }
+      expect(stackLog).not.toContain(secret);
+    } finally {
+      const exited = exitCode(child);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  }, 60_000);
 });
 
 describe('a backfill across a crash of the local stack', () => {
