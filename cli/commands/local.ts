@@ -133,7 +133,7 @@ function faultOptions(opts: LocalOptions): FaultOptions | undefined {
 export function localCommand(): Command {
   return new Command('local')
     .description(
-      'run the local OSS- and KMS-compatible stack on 127.0.0.1 with the functions enforcing the policy (prints one JSON ready line on stdout)',
+      'run the local OSS-, KMS- and Function-Compute-compatible stack on 127.0.0.1 with the functions enforcing the policy (prints one JSON ready line on stdout: the endpoints, region, accountId and credentials a client needs)',
     )
     .option('--oss-port <port>', 'OSS server port (0 = any free port)', port, 0)
     .option('--kms-port <port>', 'KMS server port (0 = any free port)', port, 0)
