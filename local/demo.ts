@@ -54,7 +54,14 @@ function table(rows: Row[]): string {
 }
 
 export async function runDemo(stack: LocalStack, say: (line: string) => void): Promise<void> {
-  const ready = JSON.parse(stack.readyLine()) as { oss: string; region: string; accessKeyId: string; accessKeySecret: string };
+  const ready = JSON.parse(stack.readyLine()) as {
+    oss: string;
+    fc?: string;
+    region: string;
+    accountId: string;
+    accessKeyId: string;
+    accessKeySecret: string;
+  };
   const client = (bucket?: string) =>
     new OSS({
       endpoint: ready.oss,
@@ -121,6 +128,9 @@ export async function runDemo(stack: LocalStack, say: (line: string) => void): P
   if (failures.length > 0)
     say(`\n${failures.length} function invocation(s) failed: ${failures.map((f) => f.error.errorMessage).join('; ')}`);
   say(
-    `\nThe stack keeps serving at ${ready.oss} (access key ${ready.accessKeyId}, secret ${ready.accessKeySecret}); press Ctrl-C to stop.`,
+    `\nThe stack keeps serving OSS at ${ready.oss}` +
+      (ready.fc === undefined ? '' : ` and FC at ${ready.fc} (account id ${ready.accountId})`) +
+      ` with access key ${ready.accessKeyId}, secret ${ready.accessKeySecret}; press Ctrl-C to stop.` +
+      ' The README\'s "The local stack" section shows how to invoke the backfill against it.',
   );
 }
