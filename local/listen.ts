@@ -1,6 +1,11 @@
-/** What every local server shares: an HTTP server on loopback, its URL, and a close that drops idle keep-alive sockets. */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+/**
+ * What every local server shares: an HTTP server on loopback, its URL, request framing as
+ * HTTP/1.1 wants it (request-framing.ts), and a close that drops idle keep-alive sockets.
+ */
+import { createServer, maxHeaderSize, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { FramedSocket } from './request-framing';
 
 export interface Listening {
   url: string;
@@ -8,14 +13,40 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export async function listenLoopback(
-  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
-  opts: { port?: number; host?: string },
-): Promise<Listening> {
+/** What a server answers when Node's parser refuses a request (malformed or ambiguous framing). */
+export type RefusalAnswer = (status: number) => { headers: Record<string, string>; body: string };
+
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+  /** The refusal's headers and body (e.g. OSS's XML error document); without it, Node's bare status line. */
+  refusal?: RefusalAnswer;
+}
+
+export async function listenLoopback(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, opts: ListenOptions): Promise<Listening> {
+  // Responses under way per connection: a refusal must not be written into one of them.
+  const responses = new WeakMap<Duplex, Set<ServerResponse>>();
   const server = createServer((req, res) => {
+    const open = responses.get(req.socket) ?? new Set<ServerResponse>();
+    responses.set(req.socket, open);
+    open.add(res);
+    res.once('close', () => open.delete(res));
     void handle(req, res);
   });
   server.keepAliveTimeout = 30_000;
+  parseThroughFramer(server);
+  const refusal = opts.refusal;
+  if (refusal) {
+    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      const started = [...(responses.get(socket) ?? [])].some((r) => r.headersSent);
+      if (err.code === 'ECONNRESET' || !socket.writable || started) {
+        socket.destroy();
+        return;
+      }
+      socket.end(refusalBytes(refusalStatus(err.code), refusal));
+      socket.once('finish', () => socket.destroy());
+    });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
@@ -30,4 +61,38 @@ export async function listenLoopback(
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Node's HTTP server registers exactly one 'connection' listener, the one that runs its
+ * parser on the socket; it gets a FramedSocket instead of the TCP socket (Node documents
+ * that any Duplex may be passed as a connection).
+ */
+function parseThroughFramer(server: Server): void {
+  const [nodeParser, ...others] = server.listeners('connection') as Array<(this: Server, connection: Duplex) => void>;
+  if (!nodeParser || others.length > 0) throw new Error('node:http: expected exactly one connection listener on a new server');
+  server.removeListener('connection', nodeParser);
+  server.on('connection', (socket: Socket) => nodeParser.call(server, new FramedSocket(socket, maxHeaderSize)));
+}
+
+/** The statuses Node itself gives these parser errors; every framing error is a 400. */
+function refusalStatus(code: string | undefined): number {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 431;
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 413;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 408;
+    default:
+      return 400;
+  }
+}
+
+function refusalBytes(status: number, answer: RefusalAnswer): Buffer {
+  const { headers, body } = answer(status);
+  const bodyBytes = Buffer.from(body);
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: ${bodyBytes.length}\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  return Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), bodyBytes]);
 }

@@ -207,11 +207,12 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
   // Request ids: 24 upper-case hex like OSS's; a random prefix and a counter keep them cheap and unique.
   const idPrefix = randomBytes(6).toString('hex').toUpperCase();
   let counter = 0;
+  const nextRequestId = (): string => idPrefix + (counter++ & 0xffffffff).toString(16).toUpperCase().padStart(12, '0');
   let hostId = '';
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    const requestId = idPrefix + (counter++ & 0xffffffff).toString(16).toUpperCase().padStart(12, '0');
+    const requestId = nextRequestId();
     res.setHeader('x-oss-request-id', requestId);
     res.setHeader('server', 'AliyunOSS');
     res.setHeader('date', new Date().toUTCString());
@@ -276,6 +277,12 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       await handler(ctx);
       status = res.statusCode;
     } catch (e) {
+      if (clientWentAway(req, e)) {
+        // The connection is gone (the client reset it, or the parser refused the rest of the
+        // request and answered 400 itself): nothing failed here and nothing can be answered.
+        status = 'no-answer';
+        return;
+      }
       const err = e instanceof OssError ? e : new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.');
       if (!(e instanceof OssError)) options.log?.(`internal error ${requestId}: ${(e as Error).stack ?? String(e)}`);
       status = err.status;
@@ -289,7 +296,17 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     }
   }
 
-  const listening = await listenLoopback(handle, options);
+  // A request Node's parser refuses (malformed or ambiguous framing) still gets OSS's XML
+  // error document; the code is this server's choice, OSS documents none for it.
+  const refusal = (status: number) => {
+    const requestId = nextRequestId();
+    const err = new OssError(status, 'InvalidRequest', 'The request is not well-formed HTTP/1.1: its message framing is malformed or ambiguous.');
+    return {
+      headers: { 'x-oss-request-id': requestId, server: 'AliyunOSS', 'content-type': 'application/xml', 'x-oss-ec': err.ec },
+      body: errorXml(err, requestId, hostId),
+    };
+  };
+  const listening = await listenLoopback(handle, { ...options, refusal });
   hostId = `oss-${region}.aliyuncs.com`;
   return {
     url: listening.url,
@@ -300,6 +317,11 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     ...(faults ? { faults } : {}),
     close: listening.close,
   };
+}
+
+/** The request stream was torn down under the handler ('aborted' is an ECONNRESET). */
+function clientWentAway(req: IncomingMessage, e: unknown): boolean {
+  return req.destroyed && !(e instanceof OssError) && (e as NodeJS.ErrnoException).code === 'ECONNRESET';
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, err: OssError, requestId: string, hostId: string): void {
