@@ -1,6 +1,7 @@
 /**
  * What every local server shares: an HTTP server on loopback, its URL, request framing as
- * HTTP/1.1 wants it (request-framing.ts), and a close that drops idle keep-alive sockets.
+ * HTTP/1.1 wants it (request-framing.ts), keep-alive that never drops a socket a client may
+ * reuse, and a close that drops idle keep-alive sockets.
  */
 import { createServer, maxHeaderSize, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -23,17 +24,30 @@ export interface ListenOptions {
   refusal?: RefusalAnswer;
 }
 
+/**
+ * Idle keep-alive sockets are never closed by the server (0 disables Node's keep-alive
+ * timeout): the fc2 client's agent (httpx: `new http.Agent({ keepAlive: true })`) and
+ * oss-sse's own keep no idle timeout at all, so any finite server timeout races their next
+ * request into an ECONNRESET; ali-oss's agentkeepalive (15 s) and Node 20's global agent
+ * (5 s) close their idle sockets themselves. In Node 20 headersTimeout/requestTimeout only
+ * run while a request is being received, never on an idle socket, so their defaults stay.
+ * See docs/oss-behaviour.md#http-framing-and-keep-alive.
+ */
+export const SERVER_KEEP_ALIVE_TIMEOUT_MS = 0;
+/** TCP keep-alive probes reap connections whose peer vanished (the server never times them out). */
+const TCP_KEEP_ALIVE_DELAY_MS = 60_000;
+
 export async function listenLoopback(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, opts: ListenOptions): Promise<Listening> {
   // Responses under way per connection: a refusal must not be written into one of them.
   const responses = new WeakMap<Duplex, Set<ServerResponse>>();
-  const server = createServer((req, res) => {
+  const server = createServer({ keepAlive: true, keepAliveInitialDelay: TCP_KEEP_ALIVE_DELAY_MS }, (req, res) => {
     const open = responses.get(req.socket) ?? new Set<ServerResponse>();
     responses.set(req.socket, open);
     open.add(res);
     res.once('close', () => open.delete(res));
     void handle(req, res);
   });
-  server.keepAliveTimeout = 30_000;
+  server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
   parseThroughFramer(server);
   const refusal = opts.refusal;
   if (refusal) {

@@ -1,16 +1,28 @@
 /**
  * HTTP/1.1 request framing and keep-alive of the local servers, over real loopback sockets:
  * Content-Length + Transfer-Encoding: chunked is framed by the chunked coding (RFC 9112 §6.3,
- * as real OSS does), and every other conflicting or malformed framing is still refused with a 400.
+ * as real OSS does), every other conflicting or malformed framing is still refused with a 400,
+ * and an idle keep-alive socket is never closed under a client that may reuse it.
  * See docs/oss-behaviour.md#http-framing-and-keep-alive.
  */
+import AgentKeepAlive from 'agentkeepalive';
+import { globalAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFcServer, type FcServer } from '../../local/fc/server';
+import { startKmsServer, type KmsServer } from '../../local/kms/server';
+import { SERVER_KEEP_ALIVE_TIMEOUT_MS } from '../../local/listen';
 import { RequestFramer } from '../../local/request-framing';
 import { crc64 } from '../../shared/crc64';
 import { signOssRequest, type OssRequest } from '../../shared/signing';
 import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
+
+// httpx is what @alicloud/fc2 sends its requests with (its module-level keep-alive agent);
+// it ships no types, so the one function used is typed here.
+import httpxModule from 'httpx';
+const httpx = httpxModule as unknown as { request(url: string, opts: { method: string; timeout: number }): Promise<IncomingMessage> };
 
 const BUCKET = 'framing';
 let t: TestOss;
@@ -183,5 +195,88 @@ describe('RequestFramer (the bytes Node parser is given)', () => {
     expect(run(unknown, 4)).toBe(unknown);
     const http10 = 'PUT /a HTTP/1.0\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
     expect(run(http10, 4)).toBe(http10);
+  });
+});
+
+describe('keep-alive: an idle socket a client may reuse is never closed by the server', () => {
+  it("the servers' idle timeout is at least every common client's own (from the libraries' defaults)", () => {
+    // ali-oss sends through an agentkeepalive agent built with the defaults (lib/client.js).
+    const aliOssAgent = new AgentKeepAlive() as unknown as { freeSocketKeepAliveTimeout: number };
+    // @alicloud/fc2 sends through httpx, whose agent is `new http.Agent({ keepAlive: true })`: no idle timeout.
+    const clientIdleMs = {
+      'ali-oss (agentkeepalive)': aliOssAgent.freeSocketKeepAliveTimeout,
+      "Node 20's global agent": (globalAgent as unknown as { options: { timeout?: number } }).options.timeout ?? Infinity,
+      '@alicloud/fc2 (httpx)': Infinity,
+    };
+    expect(clientIdleMs['ali-oss (agentkeepalive)']).toBe(15_000);
+    expect(clientIdleMs["Node 20's global agent"]).toBe(5_000);
+    // 0 = Node never times an idle keep-alive socket out.
+    const serverIdleMs = SERVER_KEEP_ALIVE_TIMEOUT_MS === 0 ? Infinity : SERVER_KEEP_ALIVE_TIMEOUT_MS;
+    for (const [client, ms] of Object.entries(clientIdleMs)) expect(serverIdleMs, client).toBeGreaterThanOrEqual(ms);
+  });
+
+  let kms: KmsServer;
+  let fc: FcServer;
+  beforeAll(async () => {
+    kms = await startKmsServer({ region: 'cn-hangzhou', credentials: { [TEST_AK]: TEST_SECRET } });
+    fc = await startFcServer({
+      region: 'cn-hangzhou',
+      accountId: '1234567890123456',
+      credentials: { [TEST_AK]: TEST_SECRET },
+      runtime: { has: () => false, invoke: async () => undefined },
+    });
+  });
+  afterAll(async () => {
+    await kms?.close();
+    await fc?.close();
+  });
+
+  /** GET `url` with `agent`, drained; whether the agent reused a kept-alive socket for it. */
+  function get(url: string, agent: typeof globalAgent): Promise<{ status: number; reused: boolean; keepAliveHint: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, keepAliveHint: res.headers['keep-alive'] === undefined ? undefined : String(res.headers['keep-alive']) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it.each(['oss', 'kms', 'fc'] as const)("Node's global agent reuses one socket to the %s server after an idle gap, without a reset", async (which) => {
+    const url = { oss: () => t.server.url, kms: () => kms.url, fc: () => fc.url }[which]() + '/';
+    const first = await get(url, globalAgent);
+    await sleep(300);
+    const second = await get(url, globalAgent);
+    expect(first.status).toBeGreaterThan(0);
+    expect(second).toMatchObject({ status: first.status, reused: true });
+    // No `Keep-Alive: timeout=` hint: the server sets no idle deadline a client would have to beat.
+    expect(first.keepAliveHint).toBeUndefined();
+  });
+
+  it('ali-oss with its keep-alive agent sends every request over one socket across idle gaps', async () => {
+    const agent = new AgentKeepAlive({ maxSockets: 1 });
+    const c = t.client({ bucket: BUCKET });
+    c.agent = agent;
+    for (let i = 0; i < 3; i++) {
+      await c.put(`keep-alive-${i}.txt`, Buffer.from(`n${i}`));
+      await sleep(200);
+    }
+    expect((await c.get('keep-alive-2.txt')).content.toString()).toBe('n2');
+    const stats = agent as unknown as { createSocketCount: number; errorSocketCount: number };
+    expect(stats.createSocketCount).toBe(1);
+    expect(stats.errorSocketCount).toBe(0);
+    agent.destroy();
+  });
+
+  it('the fc2 client transport (httpx) reuses its socket to the FC server after an idle gap', async () => {
+    const first = await httpx.request(`${fc.url}/2016-08-15/services`, { method: 'GET', timeout: 5_000 });
+    first.resume();
+    await new Promise((r) => first.on('end', r));
+    await sleep(300);
+    const second = await httpx.request(`${fc.url}/2016-08-15/services`, { method: 'GET', timeout: 5_000 });
+    second.resume();
+    expect(second.statusCode).toBe(first.statusCode);
+    expect((second as unknown as { req: { reusedSocket: boolean } }).req.reusedSocket).toBe(true);
   });
 });
