@@ -34,6 +34,23 @@ beforeAll(async () => {
 });
 afterAll(async () => t.close());
 
+let kms: KmsServer;
+let fc: FcServer;
+beforeAll(async () => {
+  kms = await startKmsServer({ region: 'cn-hangzhou', credentials: { [TEST_AK]: TEST_SECRET } });
+  fc = await startFcServer({
+    region: 'cn-hangzhou',
+    accountId: '1234567890123456',
+    credentials: { [TEST_AK]: TEST_SECRET },
+    runtime: { has: () => false, invoke: async () => undefined },
+  });
+});
+afterAll(async () => {
+  await kms?.close();
+  await fc?.close();
+});
+
+
 /** A PUT of `key`, signed (V1) as a client would, as the head lines to write by hand. */
 function signedPutHead(key: string): string {
   const req: OssRequest = { method: 'PUT', bucket: BUCKET, key, query: {}, headers: { 'content-type': 'application/octet-stream' } };
@@ -167,6 +184,22 @@ describe('conflicting or malformed framing is still refused', () => {
   });
 });
 
+describe('the KMS and FC servers share the framing', () => {
+  it.each(['kms', 'fc'] as const)('%s: CL + chunked reaches the handler framed by chunked; conflicting lengths are a 400', async (which) => {
+    const port = { kms: () => kms.port, fc: () => fc.port }[which]();
+    const both = await exchange(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n3\r\na=b\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n');
+    // One response, then the connection closes.
+    expect(statusLines(both.text)).toHaveLength(1);
+    // The service's own answer (its request-id header: the handler saw the request), not the parser's.
+    expect(both.text).toMatch(/\r\nx-(acs|fc)-request-id: /i);
+    expect(both.closedByServer).toBe(true);
+    const twoLengths = await exchange(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab');
+    expect(statusLines(twoLengths.text)).toEqual(['HTTP/1.1 400']);
+    expect(twoLengths.text).not.toMatch(/request-id/i);
+    expect(twoLengths.closedByServer).toBe(true);
+  });
+});
+
 describe('RequestFramer (the bytes Node parser is given)', () => {
   const run = (input: string, pieceSize: number): string => {
     const framer = new RequestFramer(16 * 1024);
@@ -213,22 +246,6 @@ describe('keep-alive: an idle socket a client may reuse is never closed by the s
     // 0 = Node never times an idle keep-alive socket out.
     const serverIdleMs = SERVER_KEEP_ALIVE_TIMEOUT_MS === 0 ? Infinity : SERVER_KEEP_ALIVE_TIMEOUT_MS;
     for (const [client, ms] of Object.entries(clientIdleMs)) expect(serverIdleMs, client).toBeGreaterThanOrEqual(ms);
-  });
-
-  let kms: KmsServer;
-  let fc: FcServer;
-  beforeAll(async () => {
-    kms = await startKmsServer({ region: 'cn-hangzhou', credentials: { [TEST_AK]: TEST_SECRET } });
-    fc = await startFcServer({
-      region: 'cn-hangzhou',
-      accountId: '1234567890123456',
-      credentials: { [TEST_AK]: TEST_SECRET },
-      runtime: { has: () => false, invoke: async () => undefined },
-    });
-  });
-  afterAll(async () => {
-    await kms?.close();
-    await fc?.close();
   });
 
   /** GET `url` with `agent`, drained; whether the agent reused a kept-alive socket for it. */
