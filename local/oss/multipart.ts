@@ -429,15 +429,15 @@ export async function listMultipartUploads(ctx: RequestContext): Promise<void> {
   const uploadIdMarker = keyMarker === '' ? '' : (q['upload-id-marker'] ?? '');
   const maxUploads = intParam(ctx, 'max-uploads', 1, 1000, 1000);
 
-  uploads.sort((a, b) => compareKeys(a.key, b.key) || a.initiated - b.initiated || compareKeys(a.uploadId, b.uploadId));
-  // With an upload-id-marker, the marker key's uploads after that upload stay in; otherwise the whole key is done.
-  const markerIndex = uploadIdMarker === '' ? -1 : uploads.findIndex((u) => u.key === keyMarker && u.uploadId === uploadIdMarker);
-  const afterMarker = (u: MultipartUpload, i: number): boolean => {
+  // One key's uploads are in upload-ID order, which is initiation order for the IDs this server
+  // makes. See docs/oss-behaviour.md#multipart-upload-listing.
+  uploads.sort((a, b) => compareKeys(a.key, b.key) || compareKeys(a.uploadId, b.uploadId));
+  // With an upload-id-marker, the marker key's uploads with a greater ID stay in; otherwise the whole key is done.
+  const afterMarker = (u: MultipartUpload): boolean => {
     if (keyMarker === '') return true;
     const c = compareKeys(u.key, keyMarker);
     if (c !== 0) return c > 0;
-    if (uploadIdMarker === '') return false;
-    return markerIndex >= 0 ? i > markerIndex : compareKeys(u.uploadId, uploadIdMarker) > 0;
+    return uploadIdMarker !== '' && compareKeys(u.uploadId, uploadIdMarker) > 0;
   };
 
   const entries: Array<{ upload: MultipartUpload } | { prefix: string }> = [];
@@ -445,8 +445,8 @@ export async function listMultipartUploads(ctx: RequestContext): Promise<void> {
   let truncated = false;
   let nextKeyMarker = '';
   let nextUploadIdMarker = '';
-  for (const [i, u] of uploads.entries()) {
-    if (!u.key.startsWith(prefix) || !afterMarker(u, i)) continue;
+  for (const u of uploads) {
+    if (!u.key.startsWith(prefix) || !afterMarker(u)) continue;
     let commonPrefix: string | undefined;
     if (delimiter !== '') {
       const d = u.key.indexOf(delimiter, prefix.length);

@@ -363,11 +363,26 @@ export class Store {
 
   // ---- multipart uploads -------------------------------------------------------------------
 
+  private lastUploadIdTime = 0;
+  private uploadIdSequence = 0;
+  /**
+   * 32 hex digits that sort in creation order (time in ms, then a sequence within the ms, then
+   * random), as real OSS upload IDs do. See docs/oss-behaviour.md#multipart-upload-listing.
+   */
+  private nextUploadId(): string {
+    const now = Math.max(Date.now(), this.lastUploadIdTime);
+    this.uploadIdSequence = now === this.lastUploadIdTime ? this.uploadIdSequence + 1 : 0;
+    this.lastUploadIdTime = now;
+    const time = now.toString(16).padStart(12, '0');
+    const sequence = this.uploadIdSequence.toString(16).padStart(4, '0');
+    return `${time}${sequence}${randomBytes(8).toString('hex')}`.toUpperCase();
+  }
+
   async createUpload(upload: Omit<MultipartUpload, 'uploadId' | 'parts' | 'initiated'>): Promise<MultipartUpload> {
     this.state(upload.bucket);
     const created: MultipartUpload = {
       ...upload,
-      uploadId: randomBytes(16).toString('hex').toUpperCase(),
+      uploadId: this.nextUploadId(),
       initiated: Date.now(),
       parts: new Map(),
     };

@@ -533,6 +533,29 @@ describe('ListParts / ListMultipartUploads / Abort', () => {
     expect((await client.listUploads({})).uploads).toEqual([]);
   });
 
+  it('orders one key\'s uploads by upload ID, which follows initiation, and resumes after an upload-id-marker', async () => {
+    // ali-oss test/node/multipart.test.js "listUploads() should list by id marker" / "by id & key marker".
+    const b = 'multipart-upload-ids';
+    await t.client().putBucket(b);
+    const client = c({ bucket: b });
+    const initiated: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      initiated.push((await client.initMultipartUpload('same')).uploadId);
+      await new Promise((r) => setTimeout(r, 2)); // distinct initiation times
+    }
+    const concurrent = (await Promise.all([1, 2, 3].map(() => client.initMultipartUpload('zz')))).map((u) => u.uploadId);
+    const idsOf = (r: { uploads: Array<{ uploadId: string }> }) => r.uploads.map((u) => u.uploadId);
+
+    expect([...initiated].sort()).toEqual(initiated);
+    expect(idsOf(await client.listUploads({ 'max-uploads': 10 }))).toEqual([...initiated, ...[...concurrent].sort()]);
+    // An upload-id-marker without a key-marker is ignored.
+    expect(idsOf(await client.listUploads({ 'max-uploads': 10, 'upload-id-marker': initiated[1]! }))).toHaveLength(8);
+    const after1 = await client.listUploads({ 'max-uploads': 10, 'key-marker': 'same', 'upload-id-marker': initiated[1]! });
+    expect(idsOf(after1)).toEqual([...initiated.slice(2), ...[...concurrent].sort()]);
+    const afterLast = await client.listUploads({ 'max-uploads': 10, 'key-marker': 'same', 'upload-id-marker': initiated[4]! });
+    expect(idsOf(afterLast)).toEqual([...concurrent].sort());
+  });
+
   it('aborts: 204, then the upload is gone (404 NoSuchUpload) and its data freed', async () => {
     const name = 'list/abort.bin';
     const blobs = (t.server.store as unknown as { blobs: { list(): Promise<string[]> } }).blobs;
