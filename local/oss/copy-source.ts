@@ -72,14 +72,16 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
   return { bucket, version, explicitVersion: versionId !== undefined };
 }
 
+// A failed source condition names the plain HTTP header (If-Match, If-Unmodified-Since), as OSS
+// does. See docs/oss-behaviour.md#copy-preconditions.
 function checkCopyConditions(ctx: RequestContext, v: ObjectVersion): void {
   const ifMatch = header(ctx, 'x-oss-copy-source-if-match');
-  if (ifMatch !== undefined && !etagMatches(ifMatch, v.etag)) throw Errors.preconditionFailed('x-oss-copy-source-if-match');
+  if (ifMatch !== undefined && !etagMatches(ifMatch, v.etag)) throw Errors.preconditionFailed('If-Match');
   const ifUnmodified = header(ctx, 'x-oss-copy-source-if-unmodified-since');
   if (ifUnmodified !== undefined && ifMatch === undefined) {
     const t = Date.parse(ifUnmodified);
     if (!Number.isNaN(t) && Math.floor(v.lastModified / 1000) * 1000 > t)
-      throw Errors.preconditionFailed('x-oss-copy-source-if-unmodified-since');
+      throw Errors.preconditionFailed('If-Unmodified-Since');
   }
   const ifNoneMatch = header(ctx, 'x-oss-copy-source-if-none-match');
   if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, v.etag)) throw new NotModified();

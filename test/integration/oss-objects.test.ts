@@ -25,11 +25,11 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
     await c().putBucket(bucket);
   });
 
-  async function ossError(p: Promise<unknown>): Promise<{ code: string; status: number; requestId?: string; message: string }> {
+  async function ossError(p: Promise<unknown>): Promise<{ code: string; name: string; status: number; requestId?: string; message: string }> {
     try {
       await p;
     } catch (e) {
-      return e as { code: string; status: number; requestId?: string; message: string };
+      return e as { code: string; name: string; status: number; requestId?: string; message: string };
     }
     throw new Error('expected the request to fail');
   }
@@ -234,6 +234,22 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       const h = (await c().head('copy/pinned')).res.headers;
       expect(h['x-oss-server-side-encryption']).toBeUndefined();
       expect((await c().get('copy/pinned')).content.toString()).toBe('v2');
+    });
+
+    it('names a failed source condition by its HTTP header in the 412 message, as OSS does', async () => {
+      // ali-oss test/node/object.test.js copy() "should throw PreconditionFailedError when If-Match not equal
+      // source object etag" / "... If-Unmodified-Since < source object modified time".
+      await c().put('copy/cond', Buffer.from('c'));
+      const lastYear = new Date(Date.now() - 365 * 24 * 3600 * 1000).toUTCString();
+      const ifMatch = await ossError(c().copy('copy/cond-out', 'copy/cond', { headers: { 'If-Match': 'foo-bar' } }));
+      expect([ifMatch.status, ifMatch.name, ifMatch.message]).toEqual([
+        412,
+        'PreconditionFailedError',
+        'At least one of the pre-conditions you specified did not hold. (condition: If-Match)',
+      ]);
+      const unmodified = await ossError(c().copy('copy/cond-out', 'copy/cond', { headers: { 'If-Unmodified-Since': lastYear } }));
+      expect(unmodified.message).toBe('At least one of the pre-conditions you specified did not hold. (condition: If-Unmodified-Since)');
+      expect((await ossError(c().head('copy/cond-out'))).status).toBe(404);
     });
 
     it('refuses appendable sources, unknown sources, and (when encryption changes) sources above the CopyObject limit', async () => {
