@@ -117,7 +117,8 @@ export async function appendObject(ctx: ObjectContext): Promise<void> {
   const length = existing?.size ?? 0;
   if (position !== length) {
     ctx.res.setHeader('x-oss-next-append-position', String(length));
-    throw new OssError(409, 'PositionNotEqualToLength', 'Position is not equal to file length.', {}, '0026-00000015');
+    // Message and EC as OSS gives them. See docs/oss-behaviour.md#appendobject-position.
+    throw new OssError(409, 'PositionNotEqualToLength', 'Position is not equal to file length', {}, '0026-00000016');
   }
   // Attributes and SSE come from the first append; later appends keep them.
   const sse = existing ? existing.sse : requestedSse(ctx, bucket);

@@ -281,6 +281,12 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       await c().append('log.txt', Buffer.from('de'), { position: '3' });
       const err = await ossError(c().append('log.txt', Buffer.from('z'), { position: '1' }));
       expect([err.status, err.code]).toEqual([409, 'PositionNotEqualToLength']);
+      // ali-oss test/node/object.test.js append() "should error when positio not match"; EC from OSS's error page.
+      expect([err.name, err.message, (err as { ecCode?: string }).ecCode]).toEqual([
+        'PositionNotEqualToLengthError',
+        'Position is not equal to file length',
+        '0026-00000016',
+      ]);
       const h = (await c().head('log.txt')).res.headers;
       expect(h['x-oss-object-type']).toBe('Appendable');
       expect(h['x-oss-hash-crc64ecma']).toBe(crc64(Buffer.from('abcde')));
