@@ -190,7 +190,14 @@ function checkReadConditions(ctx: RequestContext, v: ObjectVersion): void {
 /** A symlink's target version, for reads through the link. */
 function followSymlink(ctx: ObjectContext, link: ObjectVersion): ObjectVersion {
   const target = ctx.store.current(ctx.oss.bucket, link.symlinkTarget ?? '');
-  if (!target || target.objectType === 'Symlink') {
+  if (target?.objectType === 'Symlink') {
+    // A link to a link is refused with InvalidTargetType (status: not 404 or 412, 400 chosen).
+    // See docs/oss-behaviour.md#symlink-to-a-symlink.
+    throw new OssError(400, 'InvalidTargetType', 'The symlink target object type is not supported.', {
+      TargetName: link.symlinkTarget ?? '',
+    });
+  }
+  if (!target) {
     throw new OssError(
       404,
       'SymlinkTargetNotExist',

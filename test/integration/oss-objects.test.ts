@@ -302,6 +302,18 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       expect((await c().get('link')).content.toString()).toBe('target');
     });
 
+    it('refuses reads through a link to a link with InvalidTargetType, told in x-oss-err on HEAD', async () => {
+      // ali-oss test/node/object.test.js head() "error detail from header".
+      await c().put('chain/target', Buffer.from('t'));
+      await c().putSymlink('chain/one', 'chain/target');
+      await c().putSymlink('chain/two', 'chain/one');
+      const head = await ossError(c().head('chain/two'));
+      expect(head.code).toBe('InvalidTargetType');
+      expect([404, 412]).not.toContain(head.status);
+      expect((await ossError(c().get('chain/two'))).code).toBe('InvalidTargetType');
+      expect((await c().get('chain/one')).content.toString()).toBe('t');
+    });
+
     it('reads and writes object ACLs', async () => {
       await c().put('acl.txt', Buffer.from('x'));
       expect((await c().getACL('acl.txt')).acl).toBe('default');
