@@ -21,7 +21,7 @@ import {
   requestedUserMeta,
   sseHeaders,
 } from './object-headers';
-import { isoDate, listOf, parseXmlBody, textOf, toXml } from './xml';
+import { httpDate, isoDate, listOf, parseXmlBody, textOf, toXml } from './xml';
 
 /** OSS's largest single PutObject/AppendObject body. */
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
@@ -273,6 +273,22 @@ export async function headObject(ctx: ObjectContext): Promise<void> {
   }
   headers['content-length'] = data.size;
   ctx.res.writeHead(200, headers);
+  ctx.res.end();
+}
+
+/**
+ * GetObjectMeta (HEAD ?objectMeta): only ETag, Content-Length and Last-Modified (and the version
+ * id), none of the object's own headers. See docs/oss-behaviour.md#getobjectmeta.
+ */
+export async function getObjectMeta(ctx: ObjectContext): Promise<void> {
+  // A symlink describes itself here, unlike HEAD: it is not followed.
+  const v = addressed(ctx);
+  ctx.res.writeHead(200, {
+    etag: v.etag,
+    'last-modified': httpDate(v.lastModified),
+    'content-length': v.size,
+    ...versionHeader(ctx, v),
+  });
   ctx.res.end();
 }
 

@@ -62,6 +62,7 @@ type ObjectHandler = (ctx: ObjectContext) => Promise<void>;
  */
 const KNOWN_SUBRESOURCES = new Set([
   'acl',
+  'objectMeta',
   'append',
   'bucketInfo',
   'delete',
@@ -169,6 +170,7 @@ function route(o: OssRequest & { bucket: string }): Handler | undefined {
       if (has('uploadId')) return obj(multipartApi.listParts);
       return obj(objectApi.getObject);
     case 'HEAD':
+      if (has('objectMeta')) return obj(objectApi.getObjectMeta);
       return obj(objectApi.headObject);
     case 'DELETE':
       if (has('tagging')) return obj(objectApi.deleteObjectTagging);

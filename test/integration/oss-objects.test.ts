@@ -314,6 +314,20 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       expect((await c().get('chain/one')).content.toString()).toBe('t');
     });
 
+    it('answers GetObjectMeta (HEAD ?objectMeta) with ETag, Content-Length and Last-Modified only', async () => {
+      // ali-oss test/node/object.test.js getObjectMeta() "should return Etag and Content-Length".
+      const body = Buffer.from('object meta');
+      const put = await c().put('meta/one', body, { meta: { owner: 'x' }, headers: { 'x-oss-server-side-encryption': 'AES256' } } as never);
+      const info = await c().getObjectMeta('meta/one');
+      expect(info.status).toBe(200);
+      const h = info.res.headers as Record<string, string>;
+      expect([h.etag, h['content-length']]).toEqual([put.res.headers.etag, String(body.length)]);
+      expect(Date.parse(h['last-modified']!)).toBeGreaterThan(Date.now() - 60_000);
+      expect(h['x-oss-meta-owner']).toBeUndefined();
+      expect(h['x-oss-server-side-encryption']).toBeUndefined();
+      expect((await ossError(c().getObjectMeta('meta/none'))).status).toBe(404);
+    });
+
     it('reads and writes object ACLs', async () => {
       await c().put('acl.txt', Buffer.from('x'));
       expect((await c().getACL('acl.txt')).acl).toBe('default');
