@@ -543,6 +543,10 @@ export async function restoreObject(ctx: ObjectContext): Promise<void> {
     throw new OssError(400, 'OperationNotSupported', 'The operation is not supported for this resource.', {}, '0016-00000702');
   }
   let days = 1;
+  // Cold Archive and Deep Cold Archive restores have a priority (Tier); Archive ones take none.
+  // See docs/oss-behaviour.md#restoreobject-tiers.
+  const tiered = v.storageClass !== 'Archive';
+  let tier: RestoreTier = 'Standard';
   const body = await readSmallBody(ctx, 64 * 1024);
   if (body.length > 0) {
     const doc = parseXmlBody(body, 'RestoreRequest');
@@ -550,6 +554,11 @@ export async function restoreObject(ctx: ObjectContext): Promise<void> {
     if (d !== undefined) {
       if (!/^\d+$/.test(d) || Number(d) < 1 || Number(d) > 365) throw Errors.malformedXml('Days must be 1 to 365.');
       days = Number(d);
+    }
+    const job = doc.JobParameters;
+    if (job !== undefined) {
+      if (!tiered) throw Errors.malformedXml('JobParameters is not allowed when restoring an Archive object.');
+      tier = restoreTier(typeof job === 'object' && job !== null ? textOf(job as Record<string, unknown>, 'Tier') : undefined);
     }
   }
   const now = Date.now();
@@ -562,5 +571,19 @@ export async function restoreObject(ctx: ObjectContext): Promise<void> {
     ? { ongoingUntil: v.restore?.ongoingUntil ?? now, expiresAt: now + expiresIn }
     : { ongoingUntil: now + ctx.settings.restoreDelayMs, expiresAt: now + ctx.settings.restoreDelayMs + expiresIn };
   const updated = await ctx.store.updateVersion(ctx.oss.bucket, v, { restore });
-  send(ctx, restored ? 200 : 202, versionHeader(ctx, updated));
+  send(ctx, restored ? 200 : 202, {
+    ...versionHeader(ctx, updated),
+    ...(tiered ? { 'x-oss-object-restore-priority': tier } : {}),
+  });
+}
+
+const RESTORE_TIERS = ['Expedited', 'Standard', 'Bulk'] as const;
+type RestoreTier = (typeof RESTORE_TIERS)[number];
+
+function restoreTier(value: string | undefined): RestoreTier {
+  const tier = RESTORE_TIERS.find((t) => t === value);
+  if (tier === undefined) {
+    throw new OssError(400, 'MalformedXML', 'Tier must be Expedited, Standard or Bulk.', {}, '0016-00000703');
+  }
+  return tier;
 }

@@ -375,6 +375,30 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
         vi.useRealTimers();
       }
     });
+
+    it('restores Cold and Deep Cold Archive objects at the requested Tier and refuses a Tier for Archive', async () => {
+      // ali-oss test/node/object.test.js restore() "Restore Cold Archive object with settings of Days and
+      // JobParameters", "... Deep Cold Archive ...", "Should not set JobParameters when restore Archive object".
+      const restore = (key: string, opts: Record<string, unknown>) => c().restore(key, opts as never);
+      const priority = (r: { res: { headers: unknown } }) => (r.res.headers as Record<string, string>)['x-oss-object-restore-priority'];
+      for (const [storageClass, tiers] of [
+        ['ColdArchive', ['Standard', 'Expedited', 'Bulk']],
+        ['DeepColdArchive', ['Standard', 'Expedited']],
+      ] as const) {
+        for (const tier of tiers) {
+          const key = `tiers/${storageClass}-${tier}`;
+          await c().put(key, Buffer.from('t'), { headers: { 'x-oss-storage-class': storageClass } });
+          const r = await restore(key, { type: storageClass, Days: 3, JobParameters: tier });
+          expect([r.res.status, priority(r)]).toEqual([202, tier]);
+        }
+      }
+      await c().put('tiers/archive', Buffer.from('a'), { headers: { 'x-oss-storage-class': 'Archive' } });
+      expect((await ossError(restore('tiers/archive', { type: 'ColdArchive' }))).code).toBe('MalformedXML');
+      const plain = await restore('tiers/archive', { Days: 1 });
+      expect([plain.res.status, priority(plain)]).toEqual([202, undefined]);
+      await c().put('tiers/bad', Buffer.from('b'), { headers: { 'x-oss-storage-class': 'ColdArchive' } });
+      expect((await ossError(restore('tiers/bad', { type: 'ColdArchive', JobParameters: 'Fast' }))).status).toBe(400);
+    });
   });
 
   describe('malformed requests', () => {
