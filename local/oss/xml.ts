@@ -12,7 +12,9 @@ export function toXml(root: string, body: Record<string, unknown>): string {
 const parser = new XMLParser({
   ignoreAttributes: true,
   parseTagValue: false, // keep "0001" and "true" as written; callers convert
-  trimValues: true,
+  // Text is kept as sent: an object key may begin or end with spaces. Whitespace between
+  // elements is dropped by withoutLayout() instead. See docs/oss-behaviour.md#xml-request-bodies.
+  trimValues: false,
   processEntities: true,
   ignoreDeclaration: true,
   // Elements that may repeat are always arrays, so a single <Part> is handled like many.
@@ -32,11 +34,28 @@ export function parseXmlBody(body: Buffer, root: string): Record<string, unknown
   } catch {
     throw Errors.malformedXml();
   }
-  const value = (doc as Record<string, unknown>)[root];
+  const value = withoutLayout((doc as Record<string, unknown>)[root]);
   if (value === undefined) throw Errors.malformedXml(`The XML you provided does not have the root element ${root}.`);
   if (value === '') return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw Errors.malformedXml();
   return value as Record<string, unknown>;
+}
+
+/**
+ * Drops the whitespace that only lays out elements (a `#text` beside child elements, or an
+ * element holding nothing but whitespace); other text stays exactly as sent. (A value made
+ * only of whitespace therefore reads as empty, as it did when every value was trimmed.)
+ */
+function withoutLayout(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutLayout);
+  if (typeof node === 'string') return node.trim() === '' ? '' : node;
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k === '#text' && typeof v === 'string' && v.trim() === '') continue;
+    out[k] = withoutLayout(v);
+  }
+  return out;
 }
 
 /** A string child element, or undefined; anything nested where text was expected is malformed. */

@@ -187,6 +187,17 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       ]);
       for (const k of ['del/a', 'del/b', 'del/c']) expect((await ossError(c().head(k))).status).toBe(404);
     });
+
+    it('deletes exactly the keys sent in DeleteMultipleObjects, leading and trailing spaces included', async () => {
+      // ali-oss test/node/object.test.js "object key encoding should encode variant object keys".
+      const keys = ['sp/ trailing ', 'sp/a<b&c>d +', 'sp/\x01\n\f\x07Pc'];
+      await c().put('sp/ trailing', Buffer.from('no spaces'));
+      for (const k of keys) await c().put(k, Buffer.from(k));
+      const multi = await c().deleteMulti(keys, { quiet: false });
+      expect((multi.deleted as unknown as Array<{ Key: string }>).map((d) => d.Key)).toEqual(keys);
+      for (const k of keys) expect((await ossError(c().head(k))).status).toBe(404);
+      expect((await c().get('sp/ trailing')).content.toString()).toBe('no spaces');
+    });
   });
 
   describe('CopyObject', () => {
