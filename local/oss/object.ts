@@ -369,8 +369,9 @@ export async function deleteMultipleObjects(ctx: RequestContext): Promise<void> 
 
 /**
  * CopyObject. SSE comes from the request headers or the bucket default, never from the
- * source. Storage class and ACL are not carried over unless sent (the stricter reading of an
- * UNCONFIRMED behaviour). See docs/oss-behaviour.md#objects-and-re-encryption.
+ * source. The ACL becomes `default` unless sent, except on a metadata-only self-copy, which
+ * keeps it; storage class is not carried over unless sent (UNCONFIRMED: the stricter reading).
+ * See docs/oss-behaviour.md#objects-and-re-encryption.
  */
 export async function copyObject(ctx: ObjectContext): Promise<void> {
   checkKey(ctx.oss.key);
@@ -424,7 +425,7 @@ export async function copyObject(ctx: ObjectContext): Promise<void> {
     storageClass,
     contentHeaders: directive === 'REPLACE' ? requestedContentHeaders(ctx) : src.contentHeaders,
     userMeta: directive === 'REPLACE' ? requestedUserMeta(ctx) : src.userMeta,
-    acl: requestedAcl(ctx, 'default'),
+    acl: requestedAcl(ctx, changesData ? 'default' : src.acl),
     tags: tagDirective === 'Replace' ? (requestedTags(ctx) ?? []) : src.tags,
     ...(sse ? { sse } : {}),
     ...(isLink ? { symlinkTarget: src.symlinkTarget } : {}),

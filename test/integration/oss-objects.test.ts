@@ -235,6 +235,19 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       expect((await c().get('copy/self')).content.toString()).toBe('self');
     });
 
+    // See docs/oss-behaviour.md#objects-and-re-encryption (ossutil TestSetObjectMetaBasic; Go SDK TestCopyObject).
+    it('a self-copy that changes neither encryption nor storage class keeps the object ACL; a copy to another key does not', async () => {
+      await c().put('copy/meta-only', Buffer.from('m'), { headers: { 'x-oss-object-acl': 'private' } });
+      await c().copy('copy/meta-only', 'copy/meta-only', {
+        meta: { fresh: 'y' } as never,
+        headers: { 'x-oss-metadata-directive': 'REPLACE' },
+      });
+      expect(((await c().head('copy/meta-only')).res.headers as Record<string, string>)['x-oss-meta-fresh']).toBe('y');
+      expect((await c().getACL('copy/meta-only')).acl).toBe('private');
+      await c().copy('copy/meta-only-elsewhere', 'copy/meta-only');
+      expect((await c().getACL('copy/meta-only-elsewhere')).acl).toBe('default');
+    });
+
     it('x-oss-copy-source-if-match pins the source: a changed object is 412 and nothing is written', async () => {
       const first = await c().put('copy/pinned', Buffer.from('v1'));
       await c().put('copy/pinned', Buffer.from('v2'));
