@@ -81,9 +81,8 @@ function canonicalResourceV1(req: OssRequest): string {
 /**
  * V1 string to sign:
  * VERB \n Content-MD5 \n Content-Type \n Date \n sorted `x-oss-*:value\n` CanonicalizedResource.
- * The date line is x-oss-date when present (ali-oss sends only x-oss-date and signs its
- * value there), else the Date header (Go and Python SDKs send only Date). With both, we
- * take x-oss-date as ali-oss does; which one OSS itself prefers is UNCONFIRMED.
+ * The date line is x-oss-date when present, else the Date header; with both, OSS takes
+ * x-oss-date. See docs/oss-behaviour.md#signatures.
  */
 export function stringToSignV1(req: OssRequest): string {
   const h = req.headers;

@@ -398,6 +398,12 @@ describe.each([
     expect(verify(withHeaders(put, { 'user-agent': 'other', host: 'elsewhere' })).ok).toBe(true);
   });
 
+  // See docs/oss-behaviour.md#signatures (aliyun-oss-python-sdk test_sign_v1_x_oss_date).
+  it.runIf(!v4)('V1 with both Date and x-oss-date signs and checks the clock against x-oss-date only', () => {
+    const hourOff = new Date(requestTime(put) - 3_600_000).toUTCString();
+    expect(verify(withHeaders(put, { date: hourOff })).ok).toBe(true);
+  });
+
   it('a wrong secret fails with SignatureDoesNotMatch', () => {
     expectMismatch(verify(put, { secret: flip(SECRET, 7) }));
   });
