@@ -58,7 +58,7 @@ export interface ReencryptOptions {
   dryRun?: boolean;
   /** The resolved KMS key id (from DescribeKey) when the policy names an alias or ARN. */
   resolvedKeyId?: string;
-  /** Event keys may arrive URL-encoded (UNCONFIRMED): on 404 try the decoded form once. See docs/oss-behaviour.md#oss-trigger-events. */
+  /** Event keys may arrive URL-encoded (UNCONFIRMED: the documented key is plain): on 404 try the decoded form once. See docs/oss-behaviour.md#oss-trigger-events. */
   tryDecodedKey?: boolean;
   /** An already-read HEAD (inventory/backfill) saves one request; it is re-read after a 412. */
   head?: ObjectHead;

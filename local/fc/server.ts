@@ -254,7 +254,7 @@ export async function startFcServer(options: FcServerOptions): Promise<FcServer>
         return;
       }
       status = 200;
-      // The result's content type is UNCONFIRMED; see docs/oss-behaviour.md#function-compute-invoke-api.
+      // The result's content type is UNCONFIRMED (undocumented; FC's own local emulator's); see docs/oss-behaviour.md#function-compute-invoke-api.
       send(res, 200, requestId, resultBody(result), { 'content-type': 'application/octet-stream' });
     } catch (e) {
       const err = e instanceof FcServiceError ? e : Errors.internal();

@@ -6,8 +6,8 @@
  * MissingRequiredHeader (`required HTTP header %s was not specified`), 400 InvalidArgument.
  * The fc-nodejs-sdk's own tests against the real service pin the first two (403,
  * FCSignatureNotMatchError / FCInvalidAccessKeyIDError). A skewed Date is refused with
- * RequestTimeTooSkewed (403): UNCONFIRMED for FC (the code OSS uses), 15 minutes like the
- * other Alibaba Cloud gateways.
+ * RequestTimeTooSkewed (403): UNCONFIRMED for FC, no FC source shows it (it is the code
+ * OSS uses), 15 minutes like the other Alibaba Cloud gateways. See docs/oss-behaviour.md#signatures.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { fcSignature, fcSignsQuery, fcStringToSign, findFcHeader, type FcHeaders, type FcQuery } from '../../shared/signing';

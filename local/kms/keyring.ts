@@ -267,7 +267,7 @@ export class KeyRing {
   decrypt(blobBase64: string, context?: Readonly<Record<string, string>>): { key: KmsKey; plaintext: Buffer } {
     const blob = Buffer.from(blobBase64, 'base64');
     const idLen = blob[1];
-    // Real KMS's code for a blob it cannot parse is UNCONFIRMED (docs/oss-behaviour.md#kms); InvalidParameter names the culprit.
+    // Real KMS's code for a blob it cannot parse is UNCONFIRMED, no source shows it (docs/oss-behaviour.md#kms); InvalidParameter names the culprit.
     const invalid = () => KmsErrors.invalidParameter('CiphertextBlob');
     if (blob[0] !== BLOB_VERSION || idLen === undefined || blob.length < 2 + idLen + IV + TAG) throw invalid();
     const keyId = blob.subarray(2, 2 + idLen).toString('utf8');

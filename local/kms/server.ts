@@ -289,7 +289,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
       }
       const fn = params.Action === undefined ? undefined : ACTIONS[params.Action];
       if (!fn) {
-        // Gateway code for an unknown action; its HTTP status (404) is UNCONFIRMED (docs/oss-behaviour.md#kms).
+        // Gateway code for an unknown action; its HTTP status (404) is UNCONFIRMED, no source shows it (docs/oss-behaviour.md#kms).
         throw new KmsServiceError(404, 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.');
       }
       const result = fn(params, ring);

@@ -69,7 +69,7 @@ export function requestedSse(ctx: RequestContext, bucket: BucketRecord): Sse | u
   return withKmsKey(ctx, checkSse(algorithm, keyId, dataEncryption, ctx.settings.defaultKmsKeyId));
 }
 
-// OSS's errors for an SSE-KMS write whose CMK KMS cannot use (the 404's EC is UNCONFIRMED).
+// OSS's errors for an SSE-KMS write whose CMK KMS cannot use (the 404's EC is UNCONFIRMED: its page gives no status or code).
 // See docs/oss-behaviour.md#objects-and-re-encryption.
 const kmsKeyNotFound = () => new OssError(404, 'KeyNotFound', 'The specified parameter KMS keyId is not found', {}, '0005-00000208');
 const kmsKeyDisabled = () =>
@@ -79,8 +79,8 @@ const kmsKeyPendingDeletion = () =>
 
 /**
  * With a KMS attached (settings.kms), an SSE-KMS write needs a key that KMS knows and has
- * Enabled; the object then records the key's real id, whatever alias named it (UNCONFIRMED:
- * see docs/oss-behaviour.md#objects-and-re-encryption).
+ * Enabled; the object then records the key's real id, whatever alias named it (UNCONFIRMED: no
+ * source shows what OSS echoes for an alias; see docs/oss-behaviour.md#objects-and-re-encryption).
  * One map lookup, and only for KMS writes: the hot path stays cheap.
  */
 function withKmsKey(ctx: RequestContext, sse: Sse): Sse {

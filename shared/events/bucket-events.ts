@@ -20,8 +20,8 @@ export const BUCKET_ACTION_TRAIL_EVENT_NAMES = ['PutBucket', 'PutBucketEncryptio
 /** Logged only: a wrong type here must not stop a bucket from being encrypted. */
 const informational = () => z.string().optional().catch(undefined);
 
-// The data schema of oss:BucketCreated:PutBucket is UNCONFIRMED: accept anything (even no
-// data) and look for the bucket name in every place the other shapes put it.
+// The data schema of oss:BucketCreated:PutBucket is UNCONFIRMED (no document or test shows one):
+// accept anything, even no data. See docs/oss-behaviour.md#bucket-creation-events.
 export const BucketCreatedCloudEventSchema = CloudEventSchema(z.unknown().optional()).extend({
   type: z.literal(BUCKET_CREATED_EVENT_TYPE),
 });

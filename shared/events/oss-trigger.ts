@@ -28,7 +28,7 @@ export const OssEventObjectSchema = z.looseObject({
   // object function HEADs the object anyway, so an empty ETag is not a reason to refuse a record.
   eTag: z.string(),
   objectMeta: z.looseObject({ mimeType: z.string().optional() }).optional(),
-  // Not in the template; versioned buckets are assumed to add it as S3 does (UNCONFIRMED).
+  // UNCONFIRMED: the documented event has none; used when present. See docs/oss-behaviour.md#oss-trigger-events.
   versionId: z.string().optional(),
 });
 

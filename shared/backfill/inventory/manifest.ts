@@ -184,7 +184,8 @@ const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 /**
  * Reads and validates manifest.json. With verifyChecksum, also reads the sibling
  * manifest.checksum and compares it with the MD5 of the bytes read (its format — hex MD5,
- * possibly with a trailing newline — is UNCONFIRMED, hence opt-in).
+ * possibly with a trailing newline — is UNCONFIRMED: no public sample shows it, hence opt-in).
+ * See docs/oss-behaviour.md#bucket-inventory.
  */
 export async function loadInventoryManifest(
   source: InventorySource,
