@@ -13,13 +13,15 @@ export function checkKey(key: string): void {
 
 /** `x-oss-forbid-overwrite: true` refuses to replace an existing object. */
 export function forbidOverwrite(ctx: ObjectContext): void {
+  // No effect once versioning was ever enabled: OSS keeps the old data as a version. See docs/oss-behaviour.md#objects-and-re-encryption.
+  if (ctx.store.bucket(ctx.oss.bucket).versioning !== undefined) return;
   if (header(ctx, 'x-oss-forbid-overwrite') === 'true' && ctx.store.current(ctx.oss.bucket, ctx.oss.key)) {
     throw new OssError(
       409,
       'FileAlreadyExists',
       'The object you specified already exists and can not be overwritten.',
       {},
-      '0016-00000003',
+      '0026-00000002',
     );
   }
 }

@@ -158,8 +158,21 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
     it('honours x-oss-forbid-overwrite', async () => {
       await c().put('once', Buffer.from('1'));
       const err = await ossError(c().put('once', Buffer.from('2'), { headers: { 'x-oss-forbid-overwrite': 'true' } }));
-      expect([err.status, err.code]).toEqual([409, 'FileAlreadyExists']);
+      expect([err.status, err.code, (err as { ecCode?: string }).ecCode]).toEqual([409, 'FileAlreadyExists', '0026-00000002']);
       expect((await c().get('once')).content.toString()).toBe('1');
+    });
+
+    // See docs/oss-behaviour.md#objects-and-re-encryption (Go SDK TestPutObjectWithForbidOverWrite).
+    it('x-oss-forbid-overwrite has no effect once versioning is enabled or suspended', async () => {
+      const vb = `${bucket}-forbid-versioned`;
+      const vc = t.client({ bucket: vb, ...opts });
+      await vc.putBucket(vb);
+      for (const status of ['Enabled', 'Suspended'] as const) {
+        await vc.putBucketVersioning(vb, status);
+        await vc.put('once', Buffer.from('1'));
+        await vc.put('once', Buffer.from(status), { headers: { 'x-oss-forbid-overwrite': 'true' } });
+        expect((await vc.get('once')).content.toString()).toBe(status);
+      }
     });
 
     it('takes keys with spaces, +, %, unicode and 1023 bytes; refuses 1024 bytes', async () => {
