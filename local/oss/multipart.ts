@@ -185,7 +185,13 @@ export async function uploadPartCopy(ctx: ObjectContext): Promise<void> {
   const src = source.version;
   if (src.objectType === 'Symlink') {
     // A part cannot be a link: OSS refuses it (EC 0042-00000308). See docs/oss-behaviour.md#objects-and-re-encryption.
-    throw new OssError(400, 'OperationNotSupported', 'The source object is a symlink and cannot be copied into a part.');
+    throw new OssError(
+      400,
+      'OperationNotSupported',
+      'The source object is a symlink and cannot be copied into a part.',
+      {},
+      '0042-00000308',
+    );
   }
   const { start, end } = copyRange(ctx, src.size);
   if (end - start > MAX_PART_BYTES) {

@@ -386,6 +386,17 @@ describe('UploadPartCopy', () => {
     expect(sizes).toEqual(['10', String(source.length), '1']);
   });
 
+  // See docs/oss-behaviour.md#objects-and-re-encryption (OSS EC page 0042-00000308).
+  it('refuses a symlink as the source of UploadPartCopy with EC 0042-00000308', async () => {
+    const client = c();
+    await client.putSymlink('copy/link-to-source', sourceKey);
+    const { uploadId } = await client.initMultipartUpload('copy/from-link.bin');
+    const err = await ossError(
+      client.uploadPartCopy('copy/from-link.bin', uploadId, 1, '', { sourceKey: 'copy/link-to-source', sourceBucketName: bucket }, {}),
+    );
+    expect([err.status, err.code, (err as OssErr & { ecCode?: string }).ecCode]).toEqual([400, 'OperationNotSupported', '0042-00000308']);
+  });
+
   it('answers with a CopyPartResult document', async () => {
     const name = 'copy/doc.bin';
     const { uploadId } = await c().initMultipartUpload(name);
@@ -533,7 +544,7 @@ describe('ListParts / ListMultipartUploads / Abort', () => {
     expect((await client.listUploads({})).uploads).toEqual([]);
   });
 
-  it('orders one key\'s uploads by upload ID, which follows initiation, and resumes after an upload-id-marker', async () => {
+  it("orders one key's uploads by upload ID, which follows initiation, and resumes after an upload-id-marker", async () => {
     // ali-oss test/node/multipart.test.js "listUploads() should list by id marker" / "by id & key marker".
     const b = 'multipart-upload-ids';
     await t.client().putBucket(b);
