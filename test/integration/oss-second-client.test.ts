@@ -1,0 +1,163 @@
+/**
+ * A second, independent client against the local OSS server: @alicloud/oss20190517, the
+ * official generated SDK, which builds, signs (V1, its own code) and parses its requests
+ * without ali-oss. Every call that succeeds proves the server accepts that SDK's signature;
+ * each case compares what it sees with what ali-oss sees for the same object where cheap.
+ */
+import { Readable } from 'node:stream';
+import Oss20190517, * as $Oss from '@alicloud/oss20190517';
+import * as $OpenApi from '@alicloud/openapi-client';
+import { RuntimeOptions } from '@alicloud/tea-util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestOss, TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
+import { rejectionOf } from '../helpers/rejection';
+
+/** What the SDK's errors carry (tea's ResponseError) and what ali-oss's carry: the fields asserted. */
+type SdkError = { code: string; statusCode: number };
+type AliError = { code: string; status: number };
+
+let t: TestOss;
+let sdk: Oss20190517;
+let ali: OssTestClient;
+
+beforeAll(async () => {
+  t = await startTestOss();
+  sdk = new Oss20190517(
+    new $OpenApi.Config({
+      accessKeyId: TEST_AK,
+      accessKeySecret: TEST_SECRET,
+      // 'ip' makes the SDK address buckets path-style (http://127.0.0.1:port/<bucket>/<key>):
+      // its virtual-host form would need <bucket>.127.0.0.1 to resolve.
+      endpoint: new URL(t.server.url).host,
+      endpointType: 'ip',
+      protocol: 'http',
+      regionId: t.server.region,
+    }),
+  );
+  ali = t.client();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+function bodyOf(text: string): Readable {
+  return Readable.from([Buffer.from(text)]);
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks).toString();
+}
+
+/** A fresh bucket per case, made with ali-oss so that the SDK under test only reads and writes in it. */
+async function bucketFor(name: string): Promise<string> {
+  const bucket = `second-client-${name}`;
+  await ali.putBucket(bucket);
+  return bucket;
+}
+
+function encryptionRule(byDefault: { SSEAlgorithm: string; KMSMasterKeyID?: string; KMSDataEncryption?: string }): $Oss.PutBucketEncryptionRequest {
+  return new $Oss.PutBucketEncryptionRequest({
+    serverSideEncryptionRule: new $Oss.ServerSideEncryptionRule({
+      applyServerSideEncryptionByDefault: new $Oss.ApplyServerSideEncryptionByDefault(byDefault),
+    }),
+  });
+}
+
+/** The SDK's parsed bucket rule, as plain fields (unset ones dropped), to compare with ali-oss's. */
+async function sdkRuleOf(bucket: string): Promise<Record<string, string>> {
+  const byDefault = (await sdk.getBucketEncryption(bucket)).body.applyServerSideEncryptionByDefault;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(byDefault ?? {})) if (typeof v === 'string' && v !== '') out[k] = v;
+  return out;
+}
+
+describe('bucket encryption through @alicloud/oss20190517', () => {
+  it('gets what ali-oss and the project client put (AES256, KMS with a key id, KMS with SM4) and deletes it', async () => {
+    const bucket = await bucketFor('bucket-enc');
+    await ali.putBucketEncryption(bucket, { SSEAlgorithm: 'AES256' });
+    expect(await sdkRuleOf(bucket)).toEqual({ SSEAlgorithm: 'AES256' });
+
+    await ali.putBucketEncryption(bucket, { SSEAlgorithm: 'KMS', KMSMasterKeyID: 'key-123' });
+    expect(await sdkRuleOf(bucket)).toEqual({ SSEAlgorithm: 'KMS', KMSMasterKeyID: 'key-123' });
+
+    // ali-oss cannot send KMSDataEncryption; the project's own client can.
+    await t.httpClient().putBucketEncryption(bucket, { algorithm: 'KMS', keyId: 'key-sm4', dataEncryption: 'SM4' });
+    expect(await sdkRuleOf(bucket)).toEqual({ SSEAlgorithm: 'KMS', KMSMasterKeyID: 'key-sm4', KMSDataEncryption: 'SM4' });
+
+    await sdk.deleteBucketEncryption(bucket);
+    const sdkErr = await rejectionOf<SdkError>(sdk.getBucketEncryption(bucket));
+    const aliErr = await rejectionOf<AliError>(ali.getBucketEncryption(bucket));
+    expect([sdkErr.code, sdkErr.statusCode]).toEqual(['NoSuchServerSideEncryptionRule', 404]);
+    expect([aliErr.code, aliErr.status]).toEqual(['NoSuchServerSideEncryptionRule', 404]);
+  });
+
+  // Fails: the SDK (1.0.6) serialises the rule without its root element — the body is
+  // <ApplyServerSideEncryptionByDefault>…</ApplyServerSideEncryptionByDefault>, because tea-xml
+  // makes the map's single key the root — and the local server answers 400 MalformedXML
+  // ("does not have the root element ServerSideEncryptionRule"). Whether real OSS accepts that
+  // body is unverified; if it does, this is a server divergence and this case turns green.
+  it.fails('puts a rule through the SDK itself (body without the ServerSideEncryptionRule root)', async () => {
+    const bucket = await bucketFor('bucket-enc-put');
+    await sdk.putBucketEncryption(bucket, encryptionRule({ SSEAlgorithm: 'KMS', KMSMasterKeyID: 'key-123', KMSDataEncryption: 'SM4' }));
+    expect(await sdkRuleOf(bucket)).toEqual({ SSEAlgorithm: 'KMS', KMSMasterKeyID: 'key-123', KMSDataEncryption: 'SM4' });
+  });
+});
+
+describe('objects with SSE headers through @alicloud/oss20190517', () => {
+  it('puts with AES256 and reads back the same header and body as ali-oss', async () => {
+    const bucket = await bucketFor('put-aes');
+    const put = await sdk.putObjectWithOptions(
+      bucket,
+      'a.txt',
+      new $Oss.PutObjectRequest({ body: bodyOf('hello aes') }),
+      // Metadata goes as a plain header: the SDK's metaData field sends an `x-oss-meta-*: null`
+      // header it does not sign, which any verifying server refuses (SignatureDoesNotMatch).
+      new $Oss.PutObjectHeaders({ serverSideEncryption: 'AES256', commonHeaders: { 'x-oss-meta-owner': 'second' } }),
+      new RuntimeOptions({}),
+    );
+    expect(put.statusCode).toBe(200);
+    const head = await sdk.headObject(bucket, 'a.txt', new $Oss.HeadObjectRequest({}));
+    expect(head.headers['x-oss-server-side-encryption']).toBe('AES256');
+    expect(head.headers['x-oss-meta-owner']).toBe('second');
+    expect(head.headers.etag).toBe(put.headers.etag);
+    const aliHead = await t.client({ bucket }).head('a.txt');
+    expect(aliHead.res.headers['x-oss-server-side-encryption']).toBe('AES256');
+    expect(aliHead.res.headers.etag).toBe(put.headers.etag);
+
+    const got = await sdk.getObject(bucket, 'a.txt', new $Oss.GetObjectRequest({}));
+    expect(got.headers['x-oss-server-side-encryption']).toBe('AES256');
+    expect(await readAll(got.body)).toBe('hello aes');
+  });
+
+  it('puts with KMS, a key id and SM4 data encryption; head and get report all three', async () => {
+    const bucket = await bucketFor('put-kms');
+    await sdk.putObjectWithOptions(
+      bucket,
+      'k.txt',
+      new $Oss.PutObjectRequest({ body: bodyOf('hello kms') }),
+      new $Oss.PutObjectHeaders({ serverSideEncryption: 'KMS', sseKeyId: 'key-123', sseDataEncryption: 'SM4' }),
+      new RuntimeOptions({}),
+    );
+    const head = await sdk.headObject(bucket, 'k.txt', new $Oss.HeadObjectRequest({}));
+    const sseOf = (h: Record<string, string | undefined>): (string | undefined)[] => [
+      h['x-oss-server-side-encryption'],
+      h['x-oss-server-side-encryption-key-id'],
+      h['x-oss-server-side-data-encryption'],
+    ];
+    expect(sseOf(head.headers)).toEqual(['KMS', 'key-123', 'SM4']);
+    expect(sseOf((await t.client({ bucket }).head('k.txt')).res.headers)).toEqual(['KMS', 'key-123', 'SM4']);
+    const got = await sdk.getObject(bucket, 'k.txt', new $Oss.GetObjectRequest({}));
+    expect(sseOf(got.headers)).toEqual(['KMS', 'key-123', 'SM4']);
+    expect(await readAll(got.body)).toBe('hello kms');
+  });
+
+  it('heads a missing key as 404, as ali-oss sees it', async () => {
+    const bucket = await bucketFor('head-missing');
+    const sdkErr = await rejectionOf<SdkError>(sdk.headObject(bucket, 'nope', new $Oss.HeadObjectRequest({})));
+    const aliErr = await rejectionOf<AliError>(t.client({ bucket }).head('nope'));
+    expect(sdkErr.statusCode).toBe(404);
+    expect(aliErr.status).toBe(404);
+  });
+});
