@@ -245,3 +245,99 @@ describe('copy and multipart through @alicloud/oss20190517', () => {
     expect(Buffer.compare((await aliIn.get('target.bin')).content, source)).toBe(0);
   });
 });
+
+describe('listing, tagging and ACL through @alicloud/oss20190517', () => {
+  /**
+   * Four keys under logs/ and one outside, put with ali-oss; the bucket's name. Pages of two
+   * keep every page at two entries: the SDK (1.0.6) cannot parse a page holding a single
+   * <Contents> ("type of contents is mismatch, expect array, but object"), whoever serves it.
+   */
+  async function listingBucket(name: string): Promise<string> {
+    const bucket = await bucketFor(name);
+    const aliIn = t.client({ bucket });
+    for (const key of ['logs/a', 'logs/b', 'logs/c', 'logs/d', 'other/x']) await aliIn.put(key, Buffer.from(key));
+    return bucket;
+  }
+
+  /** ali-oss's pages of two under logs/, joined by the continuation token. */
+  async function aliPagesOf(bucket: string): Promise<string[][]> {
+    const aliIn = t.client({ bucket });
+    const pages: string[][] = [];
+    let token: string | undefined;
+    do {
+      const page = await aliIn.listV2({ prefix: 'logs/', 'max-keys': 2, ...(token ? { 'continuation-token': token } : {}) });
+      pages.push((page.objects ?? []).map((o: { name: string }) => o.name));
+      token = page.isTruncated ? page.nextContinuationToken : undefined;
+    } while (token !== undefined);
+    return pages;
+  }
+
+  async function sdkPage(bucket: string, from: { continuationToken?: string; startAfter?: string }): Promise<$Oss.ListObjectsV2ResponseBody> {
+    return (await sdk.listObjectsV2(bucket, new $Oss.ListObjectsV2Request({ prefix: 'logs/', maxKeys: 2, ...from }))).body;
+  }
+
+  it('lists V2 under a prefix: the first page and its token, and the same pages as ali-oss when paging by start-after', async () => {
+    const bucket = await listingBucket('list-v2');
+    const first = await sdkPage(bucket, {});
+    expect([first.prefix, first.maxKeys, first.keyCount, first.isTruncated]).toEqual(['logs/', 2, 2, true]);
+    expect(first.nextContinuationToken).toBeTruthy();
+
+    const sdkPages: string[][] = [];
+    let page = first;
+    for (;;) {
+      const keys = (page.contents ?? []).map((o) => o.key ?? '');
+      sdkPages.push(keys);
+      if (!page.isTruncated) break;
+      page = await sdkPage(bucket, { startAfter: keys[keys.length - 1] });
+    }
+    expect(sdkPages).toEqual([['logs/a', 'logs/b'], ['logs/c', 'logs/d']]);
+    expect(await aliPagesOf(bucket)).toEqual(sdkPages);
+  });
+
+  // Fails: the SDK (1.0.6, gateway-oss 0.0.8) leaves continuation-token out of the V1
+  // CanonicalizedResource, while the server signs it, as ali-oss, the Go SDK v1 signKeyList
+  // and the Go SDK v2 do (shared/signing/oss-subresources.ts), so page two is
+  // SignatureDoesNotMatch. Which reading real OSS takes is unverified: if it accepts the
+  // SDK's signature, this is a server divergence and this case turns green.
+  it.fails('continues a V2 listing with the continuation token (SDK does not sign the token)', async () => {
+    const bucket = await listingBucket('list-v2-token');
+    const first = await sdkPage(bucket, {});
+    const second = await sdkPage(bucket, { continuationToken: first.nextContinuationToken });
+    expect((second.contents ?? []).map((o) => o.key)).toEqual(['logs/c', 'logs/d']);
+  });
+
+  // Tags of an untagged object are left to ali-oss alone: the SDK (1.0.6) cannot parse the
+  // empty <TagSet/> OSS answers ("type of tagSet is mismatch, expect object, but string").
+  it('gets the tags ali-oss put, as ali-oss reads them', async () => {
+    const bucket = await bucketFor('tagging');
+    const aliIn = t.client({ bucket });
+    await aliIn.put('tagged', Buffer.from('t'));
+    await aliIn.putObjectTagging('tagged', { team: 'storage', 'cost center': 'a+b/c' });
+    await aliIn.put('untagged', Buffer.from('u'));
+
+    const tagsOf = async (key: string): Promise<Record<string, string>> => {
+      const body = (await sdk.getObjectTagging(bucket, key, new $Oss.GetObjectTaggingRequest({}))).body;
+      return Object.fromEntries((body.tagSet?.tags ?? []).map((tag) => [tag.key ?? '', tag.value ?? '']));
+    };
+    expect(await tagsOf('tagged')).toEqual({ team: 'storage', 'cost center': 'a+b/c' });
+    expect((await aliIn.getObjectTagging('tagged')).tag).toEqual({ team: 'storage', 'cost center': 'a+b/c' });
+    expect((await aliIn.getObjectTagging('untagged')).tag).toEqual({});
+  });
+
+  it('gets the object ACL, default and set, as ali-oss reads it', async () => {
+    const bucket = await bucketFor('acl');
+    const aliIn = t.client({ bucket });
+    await aliIn.put('default', Buffer.from('d'));
+    await aliIn.put('private', Buffer.from('p'));
+    await aliIn.putACL('private', 'private');
+
+    const aclOf = async (key: string): Promise<string | undefined> =>
+      (await sdk.getObjectAcl(bucket, key, new $Oss.GetObjectAclRequest({}))).body.accessControlList?.ACL;
+    expect(await aclOf('default')).toBe('default');
+    expect((await aliIn.getACL('default')).acl).toBe('default');
+    expect(await aclOf('private')).toBe('private');
+    expect((await aliIn.getACL('private')).acl).toBe('private');
+    const owner = (await sdk.getObjectAcl(bucket, 'private', new $Oss.GetObjectAclRequest({}))).body.owner;
+    expect((await aliIn.getACL('private')).owner.id).toBe(owner?.ID);
+  });
+});
