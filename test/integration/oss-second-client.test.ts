@@ -341,3 +341,28 @@ describe('listing, tagging and ACL through @alicloud/oss20190517', () => {
     expect((await aliIn.getACL('private')).owner.id).toBe(owner?.ID);
   });
 });
+
+describe('signature versions of @alicloud/oss20190517', () => {
+  // Fails: server divergence. The SDK's other signing mode, signatureVersion 'v2', sends
+  // `Authorization: OSS2 AccessKeyId:…,Signature:…` (OSS's V2 signature, HMAC-SHA256); the
+  // local server only verifies V1 and V4 and answers 400 InvalidArgument ("Authorization
+  // header is invalid"), where real OSS accepts V2 (its error pages 0002-00000102…110 spell
+  // out the OSS2 header, e.g. help.aliyun.com/en/oss/user-guide/0002-00000110). oss-sse signs V1/V4.
+  it.fails('puts and heads an object signed with OSS2 (V2)', async () => {
+    const bucket = await bucketFor('sign-v2');
+    const v2 = new Oss20190517(
+      new $OpenApi.Config({
+        accessKeyId: TEST_AK,
+        accessKeySecret: TEST_SECRET,
+        endpoint: new URL(t.server.url).host,
+        endpointType: 'ip',
+        protocol: 'http',
+        regionId: t.server.region,
+        signatureVersion: 'v2',
+      }),
+    );
+    await v2.putObject(bucket, 'v2.txt', new $Oss.PutObjectRequest({ body: bodyOf('signed v2') }));
+    const head = await v2.headObject(bucket, 'v2.txt', new $Oss.HeadObjectRequest({}));
+    expect(head.headers['content-length']).toBe('9');
+  });
+});
