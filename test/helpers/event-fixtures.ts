@@ -1,7 +1,7 @@
 /** The event fixtures in test/fixtures/events, and the assertion the event parser tests share. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { thrownBy } from './rejection';
 import { EventValidationError } from '../../shared/events';
 
 export const EVENT_FIXTURES = join(__dirname, '..', 'fixtures', 'events');
@@ -20,11 +20,5 @@ export const editable = (name: string): EditableFixture => fixture(name);
 
 /** Throws unless fn throws EventValidationError; returns it for further assertions. */
 export function validationError(fn: () => unknown): EventValidationError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EventValidationError);
-    return err as EventValidationError;
-  }
-  throw new Error('expected an EventValidationError, but nothing was thrown');
+  return thrownBy(EventValidationError, fn);
 }

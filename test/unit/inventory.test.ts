@@ -20,6 +20,7 @@ import {
   type InventoryRow,
   type ReadInventoryOptions,
 } from '../../shared/backfill/inventory';
+import { thrownBy } from '../helpers/rejection';
 import type { ListPage } from '../../shared/oss/port';
 import {
   buildInventoryReport,
@@ -52,13 +53,7 @@ async function failure(p: Promise<unknown>): Promise<InventoryError> {
 }
 
 function syncFailure(f: () => unknown): InventoryError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InventoryError);
-    return e as InventoryError;
-  }
-  throw new Error('expected an InventoryError');
+  return thrownBy(InventoryError, f);
 }
 
 /** A report built by the generator, read back through an in-memory source. */
