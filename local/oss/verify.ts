@@ -12,15 +12,17 @@ import {
   ossHeaderValue,
   parseIsoBasic,
   signatureV1,
+  signatureV2,
   signatureV4,
   standardRegion,
   stringToSignV1,
+  stringToSignV2,
   stringToSignV4,
   type OssRequest,
 } from '../../shared/signing';
 
 export type VerifyResult =
-  | { ok: true; accessKeyId: string; securityToken?: string; version: 'v1' | 'v4' }
+  | { ok: true; accessKeyId: string; securityToken?: string; version: 'v1' | 'v2' | 'v4' }
   | {
       ok: false;
       status: 400 | 403;
@@ -66,8 +68,34 @@ function checkSkew(t: number, now: number, maxSkewMs: number): VerifyFailure | u
   return undefined;
 }
 
+/** The AdditionalHeaders list of a V2 or V4 Authorization, each name lower-case and sent. */
+function additionalHeaderNames(raw: string | undefined, h: OssRequest['headers']): string[] | VerifyFailure {
+  if (!raw) return [];
+  const names = raw.split(';');
+  for (const name of names) {
+    if (name === '' || name !== name.toLowerCase() || h[name] === undefined) {
+      return refusal(
+        400,
+        'InvalidArgument',
+        `AdditionalHeaders names ${JSON.stringify(name)}, which the request does not carry (names must be lower-case).`,
+      );
+    }
+  }
+  return names;
+}
+
+function knownSecret(
+  lookupSecret: (accessKeyId: string) => string | undefined,
+  accessKeyId: string,
+): string | VerifyFailure {
+  return (
+    lookupSecret(accessKeyId) ??
+    refusal(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.')
+  );
+}
+
 /**
- * Verify a V1 or V4 Authorization header. Order: header present and well-formed → access
+ * Verify a V1, V2 or V4 Authorization header. Order: header present and well-formed → access
  * key known → date present and within maxSkewMs → (V4) scope, x-oss-content-sha256 and
  * AdditionalHeaders well-formed → signature.
  */
@@ -94,9 +122,8 @@ export function verifyOssRequest(
     const accessKeyId = sep > 4 ? auth.slice(4, sep).trim() : '';
     const provided = sep > 4 ? auth.slice(sep + 1).trim() : '';
     if (accessKeyId === '' || provided === '') return refusal(400, 'InvalidArgument', 'Authorization header is invalid.');
-    const secret = opts.lookupSecret(accessKeyId);
-    if (secret === undefined)
-      return refusal(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.');
+    const secret = knownSecret(opts.lookupSecret, accessKeyId);
+    if (typeof secret !== 'string') return secret;
     const date = ossHeaderValue(h['x-oss-date']) ?? ossHeaderValue(h['date']);
     if (date === undefined) return refusal(403, 'AccessDenied', 'The request has neither an x-oss-date nor a Date header.');
     const skewed = checkSkew(parseRequestDate(date), now, maxSkewMs);
@@ -104,6 +131,33 @@ export function verifyOssRequest(
     const sts = stringToSignV1(req);
     if (!sameSignature(signatureV1(secret, sts), provided)) return mismatch('StringToSign', sts, secret);
     return securityToken === undefined ? { ok: true, accessKeyId, version: 'v1' } : { ok: true, accessKeyId, securityToken, version: 'v1' };
+  }
+
+  if (auth.startsWith('OSS2 ')) {
+    // OSS2 AccessKeyId:<ak>[,AdditionalHeaders:a;b],Signature:<sig> (parts may be ", "-separated)
+    let accessKeyId: string | undefined;
+    let additionalRaw: string | undefined;
+    let provided: string | undefined;
+    for (const rawPart of auth.slice(5).split(',')) {
+      const part = rawPart.trim();
+      if (part.startsWith('AccessKeyId:')) accessKeyId = part.slice(12);
+      else if (part.startsWith('AdditionalHeaders:')) additionalRaw = part.slice(18);
+      else if (part.startsWith('Signature:')) provided = part.slice(10);
+      else if (part !== '') return refusal(400, 'InvalidArgument', 'Authorization header is invalid.');
+    }
+    if (!accessKeyId || provided === undefined)
+      return refusal(400, 'InvalidArgument', 'Authorization header is invalid: it needs AccessKeyId and Signature.');
+    const secret = knownSecret(opts.lookupSecret, accessKeyId);
+    if (typeof secret !== 'string') return secret;
+    const date = ossHeaderValue(h['x-oss-date']) ?? ossHeaderValue(h['date']);
+    if (date === undefined) return refusal(403, 'AccessDenied', 'The request has neither an x-oss-date nor a Date header.');
+    const skewed = checkSkew(parseRequestDate(date), now, maxSkewMs);
+    if (skewed) return skewed;
+    const additional = additionalHeaderNames(additionalRaw, h);
+    if (!Array.isArray(additional)) return additional;
+    const sts = stringToSignV2(req, [...additional].sort());
+    if (!sameSignature(signatureV2(secret, sts), provided)) return mismatch('StringToSign', sts, secret);
+    return securityToken === undefined ? { ok: true, accessKeyId, version: 'v2' } : { ok: true, accessKeyId, securityToken, version: 'v2' };
   }
 
   if (auth.startsWith(OSS_V4_ALGORITHM + ' ')) {
@@ -135,9 +189,8 @@ export function verifyOssRequest(
     const product = credential.slice(p3 + 1, p4);
     const terminator = credential.slice(p4 + 1);
 
-    const secret = opts.lookupSecret(accessKeyId);
-    if (secret === undefined)
-      return refusal(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.');
+    const secret = knownSecret(opts.lookupSecret, accessKeyId);
+    if (typeof secret !== 'string') return secret;
     const date = ossHeaderValue(h['x-oss-date']);
     if (date === undefined) return refusal(403, 'AccessDenied', 'V4 requests need an x-oss-date header.');
     const skewed = checkSkew(parseIsoBasic(date), now, maxSkewMs);
@@ -157,19 +210,8 @@ export function verifyOssRequest(
     if (ossHeaderValue(h['x-oss-content-sha256']) === undefined) {
       return refusal(400, 'InvalidArgument', 'V4 requests need an x-oss-content-sha256 header (UNSIGNED-PAYLOAD).');
     }
-    let additional: string[] = [];
-    if (additionalRaw) {
-      additional = additionalRaw.split(';');
-      for (const name of additional) {
-        if (name === '' || name !== name.toLowerCase() || h[name] === undefined) {
-          return refusal(
-            400,
-            'InvalidArgument',
-            `AdditionalHeaders names ${JSON.stringify(name)}, which the request does not carry (names must be lower-case).`,
-          );
-        }
-      }
-    }
+    const additional = additionalHeaderNames(additionalRaw, h);
+    if (!Array.isArray(additional)) return additional;
     const canonical = canonicalRequestV4(req, additional);
     const sts = stringToSignV4(date, day + '/' + region + '/' + OSS_V4_PRODUCT + '/' + OSS_V4_TERMINATOR, canonical);
     if (!sameSignature(signatureV4(secret, day, region, sts), provided)) return mismatch('CanonicalRequest', canonical, secret);
@@ -179,7 +221,7 @@ export function verifyOssRequest(
   return refusal(
     400,
     'InvalidArgument',
-    'Authorization header is invalid: expected "OSS <ak>:<signature>" or "OSS4-HMAC-SHA256 Credential=…".',
+    'Authorization header is invalid: expected "OSS <ak>:<signature>", "OSS2 AccessKeyId:<ak>,Signature:…" or "OSS4-HMAC-SHA256 Credential=…".',
   );
 }
 

@@ -1,5 +1,6 @@
 /**
- * Alibaba Cloud OSS request signatures: V1 (`OSS ak:sig`, HMAC-SHA1) and V4
+ * Alibaba Cloud OSS request signatures: V1 (`OSS ak:sig`, HMAC-SHA1), V2 (`OSS2 …`,
+ * HMAC-SHA256, verified by the local server only: our clients sign V1/V4) and V4
  * (`OSS4-HMAC-SHA256`): the canonical strings and signatures, and signing for our clients.
  * Verifying them is the local OSS server's (local/oss/verify.ts), built on the same strings.
  *
@@ -124,6 +125,46 @@ export function authorizationV1(req: OssRequest, creds: Credentials): string {
 }
 
 // ---------------------------------------------------------------------------------------
+// V2 (`OSS2 AccessKeyId:<ak>[,AdditionalHeaders:a;b],Signature:<base64 HMAC-SHA256>`)
+
+/**
+ * V2 string to sign: VERB \n Content-MD5 \n Content-Type \n Date \n sorted
+ * `name:value\n` of the x-oss-* and AdditionalHeaders headers, the AdditionalHeaders names
+ * joined by ';' \n, then the resource: `/<bucket>/<key>` RFC 3986-encoded whole ('/' too)
+ * and every query parameter (canonicalQuery). `additional`: lower-case, sorted.
+ * See docs/oss-behaviour.md#signatures.
+ */
+export function stringToSignV2(req: OssRequest, additional: readonly string[]): string {
+  const h = req.headers;
+  const signed: string[] = [];
+  for (const name in h) if (h[name] !== undefined && name.startsWith(OSS_HEADER_PREFIX)) signed.push(name);
+  for (const name of additional) if (!signed.includes(name)) signed.push(name);
+  signed.sort();
+  let headers = '';
+  for (const name of signed) headers += name + ':' + (ossHeaderValue(h[name]) ?? '').trim() + '\n';
+  const query = canonicalQuery(req);
+  return (
+    req.method +
+    '\n' +
+    (ossHeaderValue(h['content-md5']) ?? '') +
+    '\n' +
+    (ossHeaderValue(h['content-type']) ?? '') +
+    '\n' +
+    (ossHeaderValue(h['date']) ?? '') +
+    '\n' +
+    headers +
+    additional.join(';') +
+    '\n' +
+    encodeRfc3986(resourcePath(req)) +
+    (query === '' ? '' : '?' + query)
+  );
+}
+
+export function signatureV2(secret: string, stringToSign: string): string {
+  return createHmac('sha256', secret).update(stringToSign, 'utf8').digest('base64');
+}
+
+// ---------------------------------------------------------------------------------------
 // V4
 
 /** ali-oss passes `oss-cn-hangzhou`; the V4 scope wants `cn-hangzhou` (getStandardRegion). */
@@ -132,15 +173,11 @@ export function standardRegion(region: string): string {
 }
 
 /**
- * The V4 canonical request. Canonical query: every parameter, RFC 3986-encoded, sorted by
- * encoded name in byte order, `name` alone when the value is empty (Go SDK v2; ali-oss
- * sorts with localeCompare on raw names, which agrees for every parameter OSS defines).
- * `additional` must be the lower-case, sorted AdditionalHeaders list.
+ * The canonical query of V2 and V4: every parameter, RFC 3986-encoded, sorted by encoded name
+ * in byte order, `name` alone when the value is empty (Go SDK v2; ali-oss sorts with
+ * localeCompare on raw names, which agrees for every parameter OSS defines).
  */
-export function canonicalRequestV4(req: OssRequest, additional: readonly string[]): string {
-  const h = req.headers;
-  const uri = encodeRfc3986(resourcePath(req)).replace(ENCODED_SLASH_RE, '/');
-
+function canonicalQuery(req: OssRequest): string {
   let query = '';
   const names = Object.keys(req.query);
   if (names.length > 0) {
@@ -154,6 +191,17 @@ export function canonicalRequestV4(req: OssRequest, additional: readonly string[
     pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     for (let i = 0; i < pairs.length; i++) query += (i === 0 ? '' : '&') + (pairs[i] as [string, string])[1];
   }
+  return query;
+}
+
+/**
+ * The V4 canonical request (query: canonicalQuery). `additional` must be the lower-case,
+ * sorted AdditionalHeaders list.
+ */
+export function canonicalRequestV4(req: OssRequest, additional: readonly string[]): string {
+  const h = req.headers;
+  const uri = encodeRfc3986(resourcePath(req)).replace(ENCODED_SLASH_RE, '/');
+  const query = canonicalQuery(req);
 
   const signed: string[] = [];
   for (const name in h) {

@@ -637,6 +637,34 @@ describe('V4 canonical request, written out by hand', () => {
   });
 });
 
+describe('V2 string to sign, written out by hand', () => {
+  it("encodes the whole resource ('/' too), signs every query parameter and the AdditionalHeaders", () => {
+    const date = 'Mon, 06 May 2024 07:08:09 GMT';
+    const req: OssRequest = {
+      method: 'GET',
+      bucket: 'bkt',
+      key: 'd/é (1).txt',
+      query: { 'response-content-type': 'text/a b', prefix: '', acl: '' },
+      headers: { date, 'x-oss-meta-z': '  z  ', range: 'bytes=0-1', 'user-agent': 'not signed', 'content-type': 'text/plain' },
+    };
+    const stringToSign = [
+      'GET',
+      '',
+      'text/plain',
+      date,
+      'range:bytes=0-1',
+      'x-oss-meta-z:z',
+      'range',
+      '%2Fbkt%2Fd%2F%C3%A9%20%281%29.txt?acl&prefix&response-content-type=text%2Fa%20b',
+    ].join('\n');
+    const signature = createHmac('sha256', SECRET).update(stringToSign).digest('base64');
+    const signed = withHeaders(req, { authorization: `OSS2 AccessKeyId:${AK}, AdditionalHeaders:range, Signature:${signature}` });
+    expect(verify(signed, { now: new Date(date) })).toMatchObject({ ok: true, accessKeyId: AK, version: 'v2' });
+    const otherQuery = { ...signed, query: { ...signed.query, prefix: 'x' } };
+    expect(verify(otherQuery, { now: new Date(date) })).toMatchObject({ ok: false, code: 'SignatureDoesNotMatch' });
+  });
+});
+
 describe('signOssRequest', () => {
   it.each([
     { version: 'v1' as const, sts: false },
