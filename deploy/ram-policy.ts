@@ -1,6 +1,6 @@
 /**
  * The RAM policy document of each function's role, built from what its code can call
- * (deploy/reachable-ops.ts), the op → action table (deploy/ram-actions.ts) and s.yaml:
+ * (deploy/reachable-ops.ts), the op → action table (shared/ram/actions.ts) and s.yaml:
  *
  * - OSS object and bucket actions on the buckets the function works on: the object function
  *   on the buckets its OSS triggers watch (BUCKET_INCLUDE's globs too if it has an
@@ -16,10 +16,16 @@
  * Every action comes from an op the code calls; nothing is added by hand per function.
  */
 import { bucketSelected, policyFromConfig } from '../shared/policy';
-import { loadConfig, type Config } from '../shared/validation/config';
-import { KMS_PORT_RAM, FC_PORT_RAM, KMS_SSE_READ_ACTIONS, KMS_SSE_WRITE_ACTIONS, OSS_OP_RAM, type OssResourceLevel } from './ram-actions';
+import type { Config } from '../shared/validation/config';
+import {
+  KMS_PORT_RAM,
+  FC_PORT_RAM,
+  KMS_SSE_READ_ACTIONS,
+  KMS_SSE_WRITE_ACTIONS,
+  ossOpRam,
+  type OssResourceLevel,
+} from '../shared/ram/actions';
 import type { OpUse, PortName } from './reachable-ops';
-import { arrayAt, functionResource, objectAt, stringAt, type YamlObject } from './s-yaml';
 
 /** The functions s.yaml deploys: source folder name → FC function name. */
 export const FUNCTIONS = {
@@ -88,48 +94,6 @@ export interface DeploySettings {
   functionNames: Record<FunctionKey, string>;
 }
 
-function triggersOf(props: YamlObject): YamlObject[] {
-  if (props.triggers === undefined) return [];
-  return arrayAt(props.triggers, 'triggers').map((t, i) => objectAt(t, `triggers[${i}]`));
-}
-
-/** The bucket an OSS trigger watches: the last field of `acs:oss:<region>:<account>:<bucket>`. */
-export function ossTriggerBucket(trigger: YamlObject): string {
-  const arn = stringAt(trigger.sourceArn, 'an OSS trigger sourceArn');
-  const m = /^acs:oss:[^:]*:[^:]*:([a-z0-9][a-z0-9-]{1,61}[a-z0-9])$/.exec(arn);
-  if (!m) throw new Error(`s.yaml: OSS trigger sourceArn ${arn} does not end in a bucket name`);
-  return m[1] as string;
-}
-
-/** Settings from a rendered s.yaml (see renderSYaml); `accountId` goes into the ARNs. */
-export function settingsFromSYaml(rendered: YamlObject, accountId: string): DeploySettings {
-  if (!/^(\*|[0-9]{5,32})$/.test(accountId)) throw new Error(`not an account id: ${accountId}`);
-  const vars = objectAt(rendered.vars, 'vars');
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(objectAt(vars.environment, 'vars.environment'))) env[k] = stringAt(v, `vars.environment.${k}`);
-  const config = loadConfig(env);
-  const include = config.BUCKET_INCLUDE.length > 0 ? [...config.BUCKET_INCLUDE] : ['*'];
-  const objectProps = functionResource(rendered, FUNCTIONS['object-encryption']).props;
-  const objectTriggers = triggersOf(objectProps);
-  const watched = objectTriggers.filter((t) => t.triggerType === 'oss').map(ossTriggerBucket);
-  const accountWide = objectTriggers.some((t) => t.triggerType === 'eventbridge');
-  const functionNames = {} as Record<FunctionKey, string>;
-  for (const key of FUNCTION_KEYS)
-    functionNames[key] = stringAt(functionResource(rendered, FUNCTIONS[key]).props.functionName, 'functionName');
-  return {
-    accountId,
-    region: stringAt(vars.region, 'vars.region'),
-    arnRegion: accountId === '*' ? '*' : stringAt(vars.region, 'vars.region'),
-    config,
-    buckets: {
-      'bucket-encryption': include,
-      'object-encryption': [...new Set([...watched, ...(accountWide ? include : [])])],
-      backfill: include,
-    },
-    functionNames,
-  };
-}
-
 /** RAM resource patterns know `*` only for sure: a `?` glob widens to `*` (never narrower than the code's own filter). */
 const ramGlob = (glob: string): string => glob.replace(/\?/g, '*');
 
@@ -154,7 +118,15 @@ export function kmsKeyResources(settings: DeploySettings): string[] {
 function gatedOff(use: OpUse, config: Config): boolean {
   const gate = CONFIG_GATES.find((g) => g.port === use.port && g.op === use.op);
   if (!gate || gate.enabled(config)) return false;
-  return use.calls.every((at) => gate.callSitesIn.some((f) => at.startsWith(`${f}:`)));
+  return use.calls.every((at) => gate.callSitesIn.includes(callFile(at)));
+}
+
+/** `shared/reencrypt.ts:42` → `shared/reencrypt.ts` (deploy/reachable-ops.json keeps files only). */
+const callFile = (at: string): string => at.replace(/:\d+$/, '');
+
+/** The uses as deploy/reachable-ops.json keeps them: call sites reduced to their files, so a moved line does not make it stale. */
+export function usesByFile(uses: readonly OpUse[]): OpUse[] {
+  return uses.map((u) => ({ ...u, calls: [...new Set(u.calls.map(callFile))].sort() }));
 }
 
 /** The policy document for one function's role. */
@@ -168,18 +140,18 @@ export function buildPolicy(fn: FunctionKey, uses: readonly OpUse[], settings: D
   let invoke: string[] = [];
   for (const use of active) {
     if (use.port === 'oss') {
-      const row = OSS_OP_RAM[use.op];
-      if (!row) throw new Error(`deploy/ram-actions.ts has no row for OSS op ${use.op}`);
+      const row = ossOpRam(use.op);
+      if (!row) throw new Error(`shared/ram/actions.ts has no row for OSS op ${use.op}`);
       for (const a of row.actions) oss[row.level].add(a);
       if (use.versioned) for (const a of row.versioned ?? []) oss[row.level].add(a);
       for (const m of row.kms ?? []) kmsModes.add(m);
     } else if (use.port === 'kms') {
       const row = Object.values(KMS_PORT_RAM).find((r) => r.op === use.op);
-      if (!row) throw new Error(`deploy/ram-actions.ts has no row for KMS op ${use.op}`);
+      if (!row) throw new Error(`shared/ram/actions.ts has no row for KMS op ${use.op}`);
       kmsStatements.push({ Effect: 'Allow', Action: sorted(row.actions), Resource: kmsKeyResources(settings) });
     } else {
       const row = Object.values(FC_PORT_RAM).find((r) => r.op === use.op);
-      if (!row) throw new Error(`deploy/ram-actions.ts has no row for FC op ${use.op}`);
+      if (!row) throw new Error(`shared/ram/actions.ts has no row for FC op ${use.op}`);
       invoke = sorted([...invoke, ...row.actions]);
     }
   }

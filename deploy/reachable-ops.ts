@@ -11,7 +11,7 @@
  *    argument in a `versionId` parameter, or an argument whose type has `sourceVersionId`).
  * 3. Ops: OssPort methods map to their OSS API through the operation table the client sends
  *    through (shared/oss/operations.ts); KmsPort and FcInvoker methods map through
- *    deploy/ram-actions.ts.
+ *    shared/ram/actions.ts.
  *
  * What this over-approximates, on purpose: a module reached at all counts with every port call
  * in it (the bucket function re-encrypts through shared/reencrypt.ts, so it gets the multipart
@@ -26,7 +26,7 @@ import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { OSS_OPERATIONS } from '../shared/oss/operations';
-import { FC_PORT_RAM, KMS_PORT_RAM } from './ram-actions';
+import { FC_PORT_RAM, KMS_PORT_RAM } from '../shared/ram/actions';
 import { REPO_ROOT } from './s-yaml';
 
 export type PortName = 'oss' | 'kms' | 'fc';

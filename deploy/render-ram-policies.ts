@@ -15,19 +15,25 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  buildPolicy,
-  FUNCTION_KEYS,
-  policyJson,
-  settingsFromSYaml,
-  type DeploySettings,
-  type FunctionKey,
-  type RamPolicy,
-} from './ram-policy';
+import { buildPolicy, FUNCTION_KEYS, policyJson, type DeploySettings, type FunctionKey, type RamPolicy, usesByFile } from './ram-policy';
+import { settingsFromSYaml } from './ram-settings';
 import { reachableOps, type OpUse } from './reachable-ops';
 import { loadSYaml, renderSYaml, REPO_ROOT } from './s-yaml';
 
 export const RAM_DIR = join(REPO_ROOT, 'deploy', 'ram');
+/**
+ * What each function's code can call (deploy/reachable-ops.ts), written beside the policies:
+ * the local stack builds each function's policy from it for its own account, region and
+ * configuration (local/ram/function-policies.ts) without the TypeScript analysis.
+ */
+export const REACHABLE_OPS_FILE = join(REPO_ROOT, 'deploy', 'reachable-ops.json');
+
+/** deploy/reachable-ops.json's text for these uses. */
+export function reachableOpsJson(uses: Record<FunctionKey, OpUse[]>): string {
+  const out = {} as Record<FunctionKey, OpUse[]>;
+  for (const fn of FUNCTION_KEYS) out[fn] = usesByFile(uses[fn]);
+  return `${JSON.stringify(out, null, 2)}\n`;
+}
 
 export interface RenderedPolicies {
   settings: DeploySettings;
@@ -63,12 +69,13 @@ async function main(args: string[]): Promise<number> {
   if (outArg === undefined && accountId !== '*') throw new Error('--account-id needs --out: deploy/ram/ holds the generic documents');
   const out = resolve(outArg ?? RAM_DIR);
   // deploy/ram/ is the canonical rendering (defaults); --out renders this shell's deployment.
-  const { settings, policies } = await renderPolicies(outArg === undefined ? {} : process.env, accountId);
+  const { settings, policies, uses } = await renderPolicies(outArg === undefined ? {} : process.env, accountId);
   let stale = 0;
   if (!check) mkdirSync(out, { recursive: true });
-  for (const fn of FUNCTION_KEYS) {
-    const file = join(out, `${settings.functionNames[fn]}.json`);
-    const text = policyJson(policies[fn]);
+  const files = FUNCTION_KEYS.map((fn) => ({ file: join(out, `${settings.functionNames[fn]}.json`), text: policyJson(policies[fn]) }));
+  // The call graph does not depend on the account or configuration: only the canonical run writes it.
+  if (outArg === undefined) files.push({ file: REACHABLE_OPS_FILE, text: reachableOpsJson(uses) });
+  for (const { file, text } of files) {
     if (check) {
       if (!existsSync(file) || readFileSync(file, 'utf8') !== text) {
         console.error(`stale: ${file} (run npx tsx deploy/render-ram-policies.ts)`);

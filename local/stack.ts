@@ -4,6 +4,7 @@
  * through the same trigger filters s.yaml declares.
  */
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bucketTriggerMatches, objectTriggerMatches } from '../shared/triggers';
 import { startFcServer, type FcServer } from './fc/server';
@@ -11,6 +12,9 @@ import { startKmsServer, type KmsServer } from './kms/server';
 import { validateFaultOptions, type FaultOptions } from './oss/faults';
 import { startOssServer, type OssServer } from './oss/server';
 import { createRuntime, type FunctionRuntime } from './runtime';
+import { loadRamPolicy, type RamPolicy } from '../shared/ram/policy';
+import { RamAuthority, type RamDenial, type StsCredentials } from './ram/authority';
+import { localFunctionPolicies, parsePolicyMutations, type PolicyMutation } from './ram/function-policies';
 
 export interface LocalStackOptions {
   ossPort?: number;
@@ -33,6 +37,25 @@ export interface LocalStackOptions {
   asyncRetry?: { maxAttempts: number; baseDelayMs: number };
   /** Injected latency, faults and QPS limit of the OSS server (`oss-sse local --latency-ms/--fault-rate/--qps-limit`). */
   ossFaults?: FaultOptions;
+  /**
+   * The RAM policy the printed access key is bound to (`oss-sse local --policy FILE`): the OSS,
+   * KMS and FC servers refuse what it does not allow. Without it the key may do everything.
+   */
+  policy?: RamPolicy;
+  /**
+   * `generated` (default): each function runs with STS credentials of its own role, bound to the
+   * policy deploy/ renders for it (local/ram/function-policies.ts), as in Function Compute.
+   * `unrestricted`: the functions get the printed key's rights.
+   */
+  functionPolicies?: 'generated' | 'unrestricted';
+  /**
+   * Actions taken out of the generated policies, for the mutation test; defaults to the
+   * OSS_SSE_RAM_WITHOUT environment variable (`<function>:<action>,…`), so that it reaches the
+   * stacks the test files start.
+   */
+  functionPolicyMutations?: readonly PolicyMutation[];
+  /** Called with every RAM refusal (also logged); OSS_SSE_RAM_DENIALS names a file each is appended to, as a JSON line. */
+  onDenied?: (denial: RamDenial) => void;
   log?: (line: string) => void;
 }
 
@@ -48,6 +71,8 @@ export interface LocalStack {
   /** The FC invoke endpoint for the bundled functions (only when they run). */
   fc?: FcServer;
   runtime?: FunctionRuntime;
+  /** Who may do what: the printed key's policy, the functions' roles; tests issue their own STS credentials here. */
+  ram: RamAuthority;
   triggers: Triggers;
   /** Resolves when every event delivered so far has been handled. */
   idle(): Promise<void>;
@@ -65,11 +90,55 @@ export const LOCAL_STATE_BUCKET = 'oss-sse-state';
 /** `oss-sse-backfill` → `backfill`; other names are passed through (and are not found). */
 const localName = (deployed: string): string => deployed.replace(/^oss-sse-/, '');
 
+/** The stack's RAM authority: the printed key bound to `options.policy`, refusals reported. */
+function ramAuthority(options: LocalStackOptions): RamAuthority {
+  const denialsFile = process.env.OSS_SSE_RAM_DENIALS;
+  const authority = new RamAuthority({
+    onDenied: (denial) => {
+      options.log?.(
+        `RAM ${denial.service} denied ${denial.principal.type} ${denial.principal.name}: ${denial.action} on ${denial.resource} (${denial.reason})`,
+      );
+      options.onDenied?.(denial);
+      if (denialsFile) appendFileSync(denialsFile, `${JSON.stringify(denial)}\n`);
+    },
+  });
+  authority.addUser(options.accessKeyId, options.accessKeySecret, {
+    name: 'oss-sse-local',
+    ...(options.policy ? { policies: [options.policy] } : {}),
+  });
+  return authority;
+}
+
+/** STS credentials per function: its role bound to its generated policy (or undefined: the printed key's rights). */
+function functionCredentials(
+  options: LocalStackOptions,
+  authority: RamAuthority,
+  accountId: string,
+  functionEnv: Readonly<Record<string, string>>,
+): Map<string, StsCredentials> | undefined {
+  if (options.functionPolicies === 'unrestricted') return undefined;
+  const documents = localFunctionPolicies({
+    env: functionEnv,
+    accountId,
+    region: options.region,
+    without: options.functionPolicyMutations ?? parsePolicyMutations(process.env.OSS_SSE_RAM_WITHOUT),
+  });
+  const out = new Map<string, StsCredentials>();
+  for (const name of FUNCTION_NAMES) {
+    const doc = documents[name];
+    // A mutation may leave no statement at all: the role then holds no policy (everything denied).
+    const policies = doc.Statement.length > 0 ? [loadRamPolicy(doc, `the role ${deployedName(name)}`)] : [];
+    out.set(name, authority.issueRoleCredentials(deployedName(name), policies));
+  }
+  return out;
+}
+
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const credentials = { [options.accessKeyId]: options.accessKeySecret };
   // Bad fault options fail before any server listens (none is left running).
   if (options.ossFaults) validateFaultOptions(options.ossFaults);
-  const kms = await startKmsServer({ port: options.kmsPort ?? 0, region: options.region, credentials, log: options.log });
+  const ram = ramAuthority(options);
+  const kms = await startKmsServer({ port: options.kmsPort ?? 0, region: options.region, credentials, log: options.log, ram });
   const oss = await startOssServer({
     port: options.ossPort ?? 0,
     region: options.region,
@@ -78,6 +147,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     log: options.log,
     kms: kms.keys,
     ...(options.ossFaults ? { faults: options.ossFaults } : {}),
+    ram,
   });
   const triggers: Triggers = { object: true, bucket: true };
   let runtime: FunctionRuntime | undefined;
@@ -90,6 +160,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region: options.region,
       accountId: oss.events.accountId,
       credentials,
+      ram,
       runtime: {
         has: (name) => pendingRuntime.current?.has(localName(name)) ?? false,
         invoke: (name, event, opts) => {
@@ -113,15 +184,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       });
     }
     const functionsDir = options.functionsDir ?? join(__dirname, '..', 'functions');
-    // Like the role FC assumes for the functions: short-lived credentials with an STS token.
+    const functionEnv = { STATE_BUCKET: LOCAL_STATE_BUCKET, ...options.functionEnv };
+    // Like the role FC assumes for each function: short-lived credentials with an STS token.
+    const roles = functionCredentials(options, ram, oss.events.accountId, functionEnv);
     const securityToken = `local-sts-${randomBytes(16).toString('hex')}`;
+    const unrestricted = { accessKeyId: options.accessKeyId, accessKeySecret: options.accessKeySecret, securityToken };
     const rt = createRuntime({
       functions: FUNCTION_NAMES.map((name) => ({
         name,
+        fcName: deployedName(name),
         bundlePath: join(functionsDir, name, 'index.js'),
         env: {
-          STATE_BUCKET: LOCAL_STATE_BUCKET,
-          ...options.functionEnv,
+          ...functionEnv,
           OSS_ENDPOINT: oss.url,
           KMS_ENDPOINT: kms.url,
           FC_ENDPOINT: (fc as FcServer).url,
@@ -130,7 +204,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       })),
       region: options.region,
       accountId: oss.events.accountId,
-      credentials: () => ({ accessKeyId: options.accessKeyId, accessKeySecret: options.accessKeySecret, securityToken }),
+      credentials: (name) => roles?.get(name) ?? unrestricted,
       ...(options.log ? { log: options.log } : {}),
       ...(options.asyncRetry ? { asyncRetry: options.asyncRetry } : {}),
     });
@@ -149,6 +223,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     kms,
     ...(fc ? { fc } : {}),
     ...(runtime ? { runtime } : {}),
+    ram,
     triggers,
     idle: async () => {
       await runtime?.idle();

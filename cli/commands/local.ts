@@ -1,6 +1,8 @@
 /** `oss-sse local`: runs the local stack on loopback until SIGINT/SIGTERM. */
 import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { loadRamPolicy, RamPolicyError, type RamPolicy } from '../../shared/ram/policy';
 import { startLocalStack } from '../../local/stack';
 import { runDemo } from '../../local/demo';
 import { FAULT_KINDS, parseFaultKinds, validateFaultOptions, type FaultKind, type FaultOptions } from '../../local/oss/faults';
@@ -91,6 +93,22 @@ interface LocalOptions {
   qpsLimit?: number;
   slowMs?: number;
   faultSeed?: number;
+  policy?: string;
+}
+
+/** `--policy FILE`: a RAM policy document, refused (exit 2) with what is wrong in it, naming the field. */
+function policyFromFile(file: string): RamPolicy {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CliError(`--policy ${file}: ${(e as Error).message}`, EXIT.usage);
+  }
+  try {
+    return loadRamPolicy(doc, `--policy ${file}`);
+  } catch (e) {
+    throw new CliError(e instanceof RamPolicyError ? e.message : String(e), EXIT.usage);
+  }
 }
 
 /** The OSS server's fault options from the flags; undefined when none is given (no injector at all). */
@@ -162,9 +180,13 @@ export function localCommand(): Command {
     .option('--slow-ms <ms>', "how late a slow answer comes (default 61000: past the SDKs' 60 s timeout)", milliseconds)
     .option('--qps-limit <n>', 'answer 503 to OSS requests beyond this many per second', qpsLimit)
     .option('--fault-seed <n>', 'seed of the fault draws, to repeat a run', seed)
+    .option(
+      '--policy <file>',
+      'bind the printed access key to this RAM policy document (JSON): the OSS, KMS and FC endpoints refuse what it does not allow, as Alibaba Cloud does; without it the key may do everything',
+    )
     .addHelpText(
       'after',
-      `\nThe functions read their policy from these environment variables: ${POLICY_VARIABLES.join(', ')}.\n\nFaults: a faulted write fails either before it is handled (nothing stored) or after (stored whole, only the answer lost); the client cannot tell which.\n\nExamples:\n  oss-sse local --memory --demo\n  SSE_ALGORITHM=KMS KMS_KEY_ID=alias/oss-sse-default oss-sse local --data-dir ./data --oss-port 9000`,
+      `\nThe functions read their policy from these environment variables: ${POLICY_VARIABLES.join(', ')}.\n\nFaults: a faulted write fails either before it is handled (nothing stored) or after (stored whole, only the answer lost); the client cannot tell which.\n\nExamples:\n  oss-sse local --memory --demo\n  SSE_ALGORITHM=KMS KMS_KEY_ID=alias/oss-sse-default oss-sse local --data-dir ./data --oss-port 9000\n  oss-sse local --memory --policy deploy/ram/oss-sse-object-encryption.json\n\nEach function runs with STS credentials of its own role, bound to the policy deploy/ renders for it (this account, region and environment).`,
     )
     .action(async (opts: LocalOptions) => {
       const functionEnv: Record<string, string> = {};
@@ -173,6 +195,7 @@ export function localCommand(): Command {
         if (v !== undefined) functionEnv[name] = v;
       }
       const ossFaults = faultOptions(opts);
+      const policy = opts.policy === undefined ? undefined : policyFromFile(opts.policy);
       const stack = await startLocalStack({
         ossPort: opts.ossPort,
         kmsPort: opts.kmsPort,
@@ -184,9 +207,12 @@ export function localCommand(): Command {
         enforce: opts.enforce,
         functionEnv,
         ...(ossFaults ? { ossFaults } : {}),
+        ...(policy ? { policy } : {}),
         log: opts.quiet || opts.demo ? undefined : (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${stack.readyLine()}\n`);
+      if (policy && !opts.quiet)
+        process.stderr.write(`oss-sse local: the printed access key is bound to the RAM policy in ${opts.policy}\n`);
       if (stack.oss.faults && !opts.quiet) {
         process.stderr.write(`oss-sse local: injecting OSS latency/faults ${JSON.stringify(ossFaults)} (seed ${stack.oss.faults.seed})\n`);
       }

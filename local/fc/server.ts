@@ -24,6 +24,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FcQuery } from '../../shared/signing';
 import { fcContentMd5Matches, verifyFcRequest } from './verify';
 import { FunctionError } from '../runtime';
+import { FC_PORT_RAM } from '../../shared/ram/actions';
+import type { RamAuthority, RamCaller } from '../ram/authority';
 
 /**
  * What the server needs of the runtime; FunctionRuntime satisfies it (the two overloads
@@ -50,6 +52,8 @@ export interface FcServerOptions {
   log?: (line: string) => void;
   /** Allowed Date skew; default 15 minutes. */
   maxSkewMs?: number;
+  /** RAM policies bound to access keys (local/ram/authority.ts); without it every verified request is allowed. */
+  ram?: RamAuthority;
 }
 
 export interface FcServer {
@@ -96,7 +100,27 @@ const Errors = {
   // Real FC's answer to an account id that is not the caller's (fcli and fc2 output in
   // alibaba/funcraft#86; FC 2.0 — the 2023-03-30 answer is UNCONFIRMED).
   notYourAccount: () => new FcServiceError(403, 'AccessDenied', "The service or function doesn't belong to you."),
+  // FC's words for a missing RAM permission (Serverless-Devs issue #350, alibaba/funcraft PR #243).
+  notAuthorized: (action: string, resource: string) =>
+    new FcServiceError(403, 'AccessDenied', `the caller is not authorized to perform '${action}' on resource '${resource}'`),
+  // Local only: FC's code for STS credentials sent with another token is UNCONFIRMED.
+  invalidSecurityToken: () =>
+    new FcServiceError(403, 'InvalidSecurityToken', 'the security token is not the one issued with this AccessKey'),
 };
+
+/** Throws FC's refusal unless the caller may invoke the function (fc:InvokeFunction on its ARN, from the one table). */
+function authorizeInvoke(ram: RamAuthority, caller: RamCaller, functionArn: string): void {
+  const row = FC_PORT_RAM.invoke;
+  if (row === undefined) throw Errors.internal(); // never: the table names the invoke action (and a missing row must not allow)
+  const verdict = ram.authorize(
+    'fc',
+    caller,
+    row.actions.map((action) => ({ action, resource: functionArn })),
+  );
+  if (verdict.allowed) return;
+  if (verdict.reason === 'InvalidSecurityToken') throw Errors.invalidSecurityToken();
+  throw Errors.notAuthorized(verdict.access.action, verdict.access.resource);
+}
 
 /** The account in an FC endpoint host (`<account>.<region>[-internal].fc.aliyuncs.com`), if the Host is one. */
 function accountInHost(host: string | undefined): string | undefined {
@@ -171,7 +195,7 @@ function route(method: string, path: string, query: FcQuery): Invocation {
 export async function startFcServer(options: FcServerOptions): Promise<FcServer> {
   const { region, accountId, runtime } = options;
   const secrets = new Map(Object.entries(options.credentials));
-  const lookupSecret = (id: string) => secrets.get(id);
+  const lookupSecret = (id: string) => secrets.get(id) ?? options.ram?.secretOf(id);
 
   function send(res: ServerResponse, status: number, requestId: string, body: Buffer, headers: Record<string, string> = {}): void {
     res.writeHead(status, { 'x-fc-request-id': requestId, 'content-length': body.length, ...headers });
@@ -218,6 +242,10 @@ export async function startFcServer(options: FcServerOptions): Promise<FcServer>
 
       const inv = route(method, path, query);
       label = inv.functionName;
+      if (options.ram) {
+        const caller = { accessKeyId: auth.accessKeyId, securityToken: auth.securityToken };
+        authorizeInvoke(options.ram, caller, `acs:fc:${region}:${accountId}:functions/${inv.functionName}`);
+      }
       if (inv.qualifier !== undefined && inv.qualifier !== 'LATEST') {
         throw Errors.invalidArgument(`qualifier '${inv.qualifier}': the local FC server serves only LATEST`);
       }

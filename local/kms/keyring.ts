@@ -192,9 +192,30 @@ export class KeyRing {
   }
 
   /** The OSS↔KMS hook (local/oss/context.ts KmsKeyLookup). */
-  lookup(ref: string): { keyId: string; enabled: boolean; state: KeyState } | undefined {
+  lookup(ref: string): { keyId: string; arn: string; enabled: boolean; state: KeyState } | undefined {
     const k = this.find(ref);
-    return k && { keyId: k.keyId, enabled: k.state === 'Enabled', state: k.state };
+    return k && { keyId: k.keyId, arn: k.arn, enabled: k.state === 'Enabled', state: k.state };
+  }
+
+  /** The RAM resource a key reference names: the key's ARN when it is known, else the ARN the reference spells. */
+  resourceArn(ref: string): string {
+    const key = this.find(ref);
+    if (key) return key.arn;
+    if (ref.startsWith('acs:kms:')) return ref;
+    return this.arnPrefix + (ref.startsWith('alias/') ? ref : `key/${ref}`);
+  }
+
+  /** KMS's container resources: `…:key` (ListKeys, CreateKey) and `…:alias` (ListAliases). */
+  containerArn(kind: 'key' | 'alias'): string {
+    return this.arnPrefix + kind;
+  }
+
+  /** The key a ciphertext blob (from encrypt) names, without decrypting it; undefined if it is not one of ours. */
+  keyIdOfBlob(blobBase64: string): string | undefined {
+    const blob = Buffer.from(blobBase64, 'base64');
+    const idLen = blob[1];
+    if (blob[0] !== BLOB_VERSION || idLen === undefined || blob.length < 2 + idLen) return undefined;
+    return blob.subarray(2, 2 + idLen).toString('utf8');
   }
 
   listKeys(): KmsKey[] {

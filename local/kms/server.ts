@@ -11,6 +11,8 @@ import { listenLoopback } from '../listen';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createNonceCache, parseRpcParams, verifyRpcRequest } from './verify';
 import { KmsErrors, KmsServiceError } from './errors';
+import { authorizeKmsRequest, kmsRequestAccesses } from './ram';
+import type { RamAuthority } from '../ram/authority';
 import { KEY_SPECS, KeyRing, type KeySeed, type KeySpec, type KeyUsage, type KmsKey, type ProtectionLevel } from './keyring';
 
 export { KeyRing } from './keyring';
@@ -29,6 +31,8 @@ export interface KmsServerOptions {
   log?: (line: string) => void;
   /** Allowed Timestamp skew; default 15 minutes. */
   maxSkewMs?: number;
+  /** RAM policies bound to access keys (local/ram/authority.ts); without it every verified request is allowed. */
+  ram?: RamAuthority;
 }
 
 export interface KmsServer {
@@ -221,7 +225,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
   const accountId = options.accountId ?? '1234567890123456';
   const ring = new KeyRing({ region, accountId, ...(options.keys ? { seeds: options.keys } : {}) });
   const secrets = new Map(Object.entries(options.credentials));
-  const lookupSecret = (id: string) => secrets.get(id);
+  const lookupSecret = (id: string) => secrets.get(id) ?? options.ram?.secretOf(id);
   const nonceSeen = createNonceCache();
   const hostId = `kms.${region}.aliyuncs.com`;
 
@@ -291,6 +295,10 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
       if (!fn) {
         // Gateway code for an unknown action; its HTTP status (404) is UNCONFIRMED, no source shows it (docs/oss-behaviour.md#kms).
         throw new KmsServiceError(404, 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.');
+      }
+      if (options.ram) {
+        const caller = { accessKeyId: auth.accessKeyId, securityToken: auth.securityToken };
+        authorizeKmsRequest(options.ram, caller, kmsRequestAccesses(params.Action as string, params, ring));
       }
       const result = fn(params, ring);
       status = 200;

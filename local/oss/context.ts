@@ -1,5 +1,6 @@
 /** What every request handler of the local OSS server gets, and the ways it answers. */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { RamAccess } from '../../shared/ram/policy';
 import type { OssRequest } from '../../shared/signing';
 import { Errors, OssError } from './errors';
 import type { OssEvents } from './events';
@@ -25,7 +26,7 @@ export interface ServerSettings {
  * SSE-KMS write, so it must be a cheap in-memory lookup.
  */
 export interface KmsKeyLookup {
-  lookup(keyId: string): { keyId: string; enabled: boolean; state?: string } | undefined;
+  lookup(keyId: string): { keyId: string; arn?: string; enabled: boolean; state?: string } | undefined;
   /** The real id of the key OSS uses for SSE-KMS without a key id (OSS's default CMK). */
   readonly defaultKeyId?: string;
 }
@@ -39,6 +40,11 @@ export interface RequestContext {
   store: Store;
   events: OssEvents;
   settings: ServerSettings;
+  /**
+   * Set when the server enforces RAM policies (local/oss/ram.ts): throws 403 AccessDenied unless
+   * the caller may have every access. Handlers call it for what only they know (the KMS key).
+   */
+  authorize?: (accesses: readonly RamAccess[]) => void;
 }
 
 /** A request that names a bucket and an object key. */

@@ -12,14 +12,8 @@ export interface CopySource {
   explicitVersion: boolean;
 }
 
-/**
- * Resolves `x-oss-copy-source: /<bucket>/<url-encoded key>[?versionId=<id>]`, then applies
- * the x-oss-copy-source-if-* conditions the way OSS does: a failed if-match or
- * if-unmodified-since is 412, a matching if-none-match or an unchanged if-modified-since is
- * 304. Other x-oss-copy-source-* headers (ali-oss sends copies of every header) are ignored.
- */
-export function resolveCopySource(ctx: RequestContext): CopySource {
-  const raw = header(ctx, 'x-oss-copy-source');
+/** `x-oss-copy-source: /<bucket>/<url-encoded key>[?versionId=<id>]`, parsed; malformed is 400 InvalidArgument. */
+export function parseCopySource(raw: string | undefined): { bucket: string; key: string; versionId?: string } {
   if (raw === undefined) throw Errors.invalidArgument('x-oss-copy-source is required');
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
@@ -39,6 +33,17 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
   } catch {
     throw Errors.invalidArgument('x-oss-copy-source is not valid URL-encoded text', 'x-oss-copy-source', raw);
   }
+  return versionId === undefined ? { bucket, key } : { bucket, key, versionId };
+}
+
+/**
+ * Resolves `x-oss-copy-source: /<bucket>/<url-encoded key>[?versionId=<id>]`, then applies
+ * the x-oss-copy-source-if-* conditions the way OSS does: a failed if-match or
+ * if-unmodified-since is 412, a matching if-none-match or an unchanged if-modified-since is
+ * 304. Other x-oss-copy-source-* headers (ali-oss sends copies of every header) are ignored.
+ */
+export function resolveCopySource(ctx: RequestContext): CopySource {
+  const { bucket, key, versionId } = parseCopySource(header(ctx, 'x-oss-copy-source'));
   if (!isValidBucketName(bucket))
     throw new OssError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: bucket });
   ctx.store.bucket(bucket); // 404 NoSuchBucket
@@ -80,8 +85,7 @@ function checkCopyConditions(ctx: RequestContext, v: ObjectVersion): void {
   const ifUnmodified = header(ctx, 'x-oss-copy-source-if-unmodified-since');
   if (ifUnmodified !== undefined && ifMatch === undefined) {
     const t = Date.parse(ifUnmodified);
-    if (!Number.isNaN(t) && Math.floor(v.lastModified / 1000) * 1000 > t)
-      throw Errors.preconditionFailed('If-Unmodified-Since');
+    if (!Number.isNaN(t) && Math.floor(v.lastModified / 1000) * 1000 > t) throw Errors.preconditionFailed('If-Unmodified-Since');
   }
   const ifNoneMatch = header(ctx, 'x-oss-copy-source-if-none-match');
   if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, v.etag)) throw new NotModified();

@@ -9,8 +9,8 @@ export class OssError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    /** Extra elements of the error document (e.g. Condition, BucketName, Key). */
-    readonly extra: Record<string, string> = {},
+    /** Extra elements of the error document (e.g. Condition, BucketName, Key; AccessDeniedDetail nests one level). */
+    readonly extra: Record<string, string | Readonly<Record<string, string>>> = {},
     /** OSS "EC" error-centre code, when the real service publishes one. */
     readonly ec = '0000-00000000',
   ) {
@@ -56,7 +56,15 @@ export function xmlEscape(s: string): string {
 
 export function errorXml(err: OssError, requestId: string, hostId: string): string {
   let extra = '';
-  for (const [k, v] of Object.entries(err.extra)) extra += `\n  <${k}>${xmlEscape(v)}</${k}>`;
+  for (const [k, v] of Object.entries(err.extra)) {
+    if (typeof v === 'string') {
+      extra += `\n  <${k}>${xmlEscape(v)}</${k}>`;
+      continue;
+    }
+    let inner = '';
+    for (const [ik, iv] of Object.entries(v)) inner += `\n    <${ik}>${xmlEscape(iv)}</${ik}>`;
+    extra += `\n  <${k}>${inner}\n  </${k}>`;
+  }
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n' +
     `  <Code>${err.code}</Code>\n  <Message>${xmlEscape(err.message)}</Message>\n` +

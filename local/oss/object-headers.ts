@@ -5,6 +5,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { isSseAlgorithm, SSE_ALGORITHMS } from '../../shared/oss/port';
+import { kmsSseAccesses } from '../../shared/ram/actions';
 import { header, type KmsKeyLookup, type RequestContext } from './context';
 import { Errors, OssError } from './errors';
 import {
@@ -86,14 +87,18 @@ const kmsKeyPendingDeletion = () =>
 function withKmsKey(ctx: RequestContext, sse: Sse): Sse {
   const kms = ctx.settings.kms;
   if (kms === undefined || sse.algorithm !== 'KMS') return sse;
-  const keyId = usableKmsKeyId(kms, sse.keyId || ctx.settings.defaultKmsKeyId);
+  const keyId = usableKmsKeyId(ctx, kms, sse.keyId || ctx.settings.defaultKmsKeyId, 'write');
   return keyId === sse.keyId ? sse : { ...sse, keyId };
 }
 
-/** The real id of a KMS key OSS may use now, or the error OSS gives for it. */
-function usableKmsKeyId(kms: KmsKeyLookup, keyId: string): string {
+/**
+ * The real id of a KMS key OSS may use now, or the error OSS gives for it. OSS calls KMS with the
+ * caller's identity, so under RAM the caller needs the KMS actions on the key too (kmsSseAccesses).
+ */
+function usableKmsKeyId(ctx: RequestContext, kms: KmsKeyLookup, keyId: string, use: 'write' | 'read'): string {
   const key = kms.lookup(keyId);
   if (key === undefined) throw kmsKeyNotFound();
+  if (ctx.authorize && key.arn !== undefined) ctx.authorize(kmsSseAccesses(use, key.arn));
   if (!key.enabled) throw key.state === 'PendingDeletion' ? kmsKeyPendingDeletion() : kmsKeyDisabled();
   return key.keyId;
 }
@@ -105,7 +110,7 @@ function usableKmsKeyId(kms: KmsKeyLookup, keyId: string): string {
  */
 export function assertDecryptable(ctx: RequestContext, v: ObjectVersion): void {
   const kms = ctx.settings.kms;
-  if (kms !== undefined && v.sse?.algorithm === 'KMS' && v.sse.keyId) usableKmsKeyId(kms, v.sse.keyId);
+  if (kms !== undefined && v.sse?.algorithm === 'KMS' && v.sse.keyId) usableKmsKeyId(ctx, kms, v.sse.keyId, 'read');
 }
 
 export function sseHeaders(sse: Sse | undefined): OutgoingHttpHeaders {

@@ -17,6 +17,8 @@ import { FaultInjector, type Answered, type FaultOptions } from './faults';
 import * as listApi from './list';
 import * as multipartApi from './multipart';
 import * as objectApi from './object';
+import { authorizeOssRequest, ossAuthorizer } from './ram';
+import type { RamAuthority } from '../ram/authority';
 import { Store, type StorageOptions } from './store';
 
 export interface OssServerOptions {
@@ -39,6 +41,8 @@ export interface OssServerOptions {
   onRequest?: (req: OssRequest, requestId: string) => void;
   /** Injected latency, faults and a QPS limit (see faults.ts); none when absent. */
   faults?: FaultOptions;
+  /** RAM policies bound to access keys (local/ram/authority.ts); without it every verified request is allowed. */
+  ram?: RamAuthority;
 }
 
 export interface OssServer {
@@ -205,7 +209,8 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     ...(options.kms ? { kms: options.kms } : {}),
   };
   const secrets = new Map(Object.entries(options.credentials));
-  const lookupSecret = (id: string) => secrets.get(id);
+  const lookupSecret = (id: string) => secrets.get(id) ?? options.ram?.secretOf(id);
+  const arnScope = { region, accountId };
   // Request ids: 24 upper-case hex like OSS's; a random prefix and a counter keep them cheap and unique.
   const idPrefix = randomBytes(6).toString('hex').toUpperCase();
   let counter = 0;
@@ -233,6 +238,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       const auth = verifyOssRequest(signingView(oss), { lookupSecret, region });
       if (!auth.ok) throw new OssError(auth.status, auth.code, auth.message);
       options.onRequest?.(oss, requestId);
+      const authorize = options.ram && ossAuthorizer(options.ram, { accessKeyId: auth.accessKeyId, securityToken: auth.securityToken });
       if (faults) {
         const admission = await faults.admit(
           req,
@@ -251,7 +257,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
       }
       if (oss.bucket === undefined || oss.bucket === '') {
         if (method !== 'GET') throw new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
-        await bucketApi.listBuckets({
+        const serviceCtx: RequestContext = {
           req,
           res,
           oss: { ...oss, bucket: '' },
@@ -260,7 +266,10 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
           store,
           events,
           settings,
-        });
+          ...(authorize ? { authorize } : {}),
+        };
+        authorizeOssRequest(serviceCtx, bucketApi.listBuckets, arnScope);
+        await bucketApi.listBuckets(serviceCtx);
         status = res.statusCode;
         return;
       }
@@ -273,9 +282,11 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
         store,
         events,
         settings,
+        ...(authorize ? { authorize } : {}),
       };
       const handler = route(ctx.oss);
       if (!handler) throw new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+      authorizeOssRequest(ctx, handler, arnScope);
       await handler(ctx);
       status = res.statusCode;
     } catch (e) {
@@ -302,7 +313,11 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
   // error document; the code is this server's choice, OSS documents none for it.
   const refusal = (status: number) => {
     const requestId = nextRequestId();
-    const err = new OssError(status, 'InvalidRequest', 'The request is not well-formed HTTP/1.1: its message framing is malformed or ambiguous.');
+    const err = new OssError(
+      status,
+      'InvalidRequest',
+      'The request is not well-formed HTTP/1.1: its message framing is malformed or ambiguous.',
+    );
     return {
       headers: { 'x-oss-request-id': requestId, server: 'AliyunOSS', 'content-type': 'application/xml', 'x-oss-ec': err.ec },
       body: errorXml(err, requestId, hostId),

@@ -18,7 +18,13 @@ export interface Credentials {
 }
 
 export interface FunctionConfig {
+  /** The name the runtime registers and invokes it under. */
   name: string;
+  /**
+   * The name Function Compute knows it by (context.function.name, FC_FUNCTION_NAME): what a
+   * function invoking itself names, and what its role's policy grants. Default `name`.
+   */
+  fcName?: string;
   /** The esbuild bundle exporting `handler`, e.g. dist/functions/<name>/index.js. */
   bundlePath: string;
   /** The function's environment variables (s.yaml `environmentVariables`). */
@@ -53,8 +59,8 @@ export interface RuntimeOptions {
   functions: FunctionConfig[];
   region: string;
   accountId: string;
-  /** Called per attempt, so rotating STS credentials are picked up like FC's role credentials. */
-  credentials: () => Credentials;
+  /** Called per attempt with the function's name (each runs as its own role), so rotating STS credentials are picked up like FC's. */
+  credentials: (functionName: string) => Credentials;
   /** Every line: the functions' output and the runtime's own (credential-free) lines. */
   log?: (line: string) => void;
   asyncRetry?: Partial<AsyncRetryOptions>;
@@ -225,7 +231,7 @@ export class FunctionRuntime {
   }
 
   private context(config: FunctionConfig, requestId: string): WireContext {
-    const c = this.options.credentials();
+    const c = this.options.credentials(config.name);
     this.remember(c.accessKeyId, c.accessKeySecret, c.securityToken);
     return {
       requestId,
@@ -233,7 +239,7 @@ export class FunctionRuntime {
       region: this.options.region,
       accountId: this.options.accountId,
       function: {
-        name: config.name,
+        name: config.fcName ?? config.name,
         handler: 'index.handler',
         memory: config.memoryMB ?? DEFAULT_MEMORY_MB,
         timeout: config.timeoutSeconds,
@@ -250,7 +256,7 @@ export class FunctionRuntime {
     }
     // FC 3.0's built-in variables (no credentials: functions take those from context).
     Object.assign(env, {
-      FC_FUNCTION_NAME: config.name,
+      FC_FUNCTION_NAME: config.fcName ?? config.name,
       FC_FUNCTION_HANDLER: 'index.handler',
       FC_FUNCTION_MEMORY_SIZE: String(config.memoryMB ?? DEFAULT_MEMORY_MB),
       FC_REGION: this.options.region,

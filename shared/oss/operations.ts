@@ -9,7 +9,7 @@ import type { OssPort } from './port';
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
 
 export interface OssOperation {
-  /** The OSS API name, as the API reference and RAM policies (deploy/ram-actions.ts) spell it. */
+  /** The OSS API name, as the API reference and RAM policies (shared/ram/actions.ts) spell it. */
   op: string;
   method: HttpMethod;
   /** The valueless query parameter naming the sub-resource, first in the query (`?acl`, `?uploads`). */

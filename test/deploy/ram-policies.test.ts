@@ -6,13 +6,13 @@
  * function with esbuild (metafile: the modules that ship) and resolves every method call in
  * those modules with the TypeScript checker; calls declared by OssPort / KmsPort / FcInvoker
  * are the port calls, OssPort methods map to their OssHttpClient `op` names, and
- * deploy/ram-actions.ts maps ops to RAM actions. Two ops the code reaches only behind a
+ * shared/ram/actions.ts maps ops to RAM actions. Two ops the code reaches only behind a
  * setting (CONFIG_GATES) are checked by running that code with the setting off and on.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FC_PORT_RAM, KMS_PORT_RAM, KMS_SSE_READ_ACTIONS, KMS_SSE_WRITE_ACTIONS, OSS_OP_RAM } from '../../deploy/ram-actions';
+import { FC_PORT_RAM, KMS_PORT_RAM, KMS_SSE_READ_ACTIONS, KMS_SSE_WRITE_ACTIONS, OSS_OP_RAM, ossOpRam } from '../../shared/ram/actions';
 import {
   buildPolicy,
   CONFIG_GATES,
@@ -34,7 +34,7 @@ import {
   untypedPortLikeCalls,
   type OpUse,
 } from '../../deploy/reachable-ops';
-import { RAM_DIR, renderPolicies, type RenderedPolicies } from '../../deploy/render-ram-policies';
+import { RAM_DIR, REACHABLE_OPS_FILE, reachableOpsJson, renderPolicies, type RenderedPolicies } from '../../deploy/render-ram-policies';
 import { REPO_ROOT } from '../../deploy/s-yaml';
 import { functionSetup } from '../../shared/fc';
 import type { KmsPort } from '../../shared/kms';
@@ -67,7 +67,7 @@ function expectedActions(uses: readonly OpUse[], config: Config): string[] {
     const gate = CONFIG_GATES.find((g) => g.port === use.port && g.op === use.op);
     if (gate && !gate.enabled(config) && use.calls.every((at) => gate.callSitesIn.some((f) => at.startsWith(`${f}:`)))) continue;
     if (use.port === 'oss') {
-      const row = OSS_OP_RAM[use.op];
+      const row = ossOpRam(use.op);
       expect(row, `a row for ${use.op}`).toBeDefined();
       for (const a of row?.actions ?? []) out.add(a);
       if (use.versioned) for (const a of row?.versioned ?? []) out.add(a);
@@ -116,6 +116,11 @@ describe('RAM policy documents', () => {
     for (const a of policyActions(doc as RamPolicy)) expect(a).not.toContain('*');
     // Stale documents fail here: run `npx tsx deploy/render-ram-policies.ts`.
     expect(readFileSync(join(RAM_DIR, `${FUNCTIONS[fn]}.json`), 'utf8')).toBe(policyJson(r.policies[fn]));
+  });
+
+  it('deploy/reachable-ops.json, from which the local stack builds the same policies, is current with the code', () => {
+    // Stale: run `npx tsx deploy/render-ram-policies.ts`.
+    expect(readFileSync(REACHABLE_OPS_FILE, 'utf8')).toBe(reachableOpsJson(r.uses));
   });
 
   it.each(FUNCTION_KEYS)('%s: allows exactly the actions its code can call, on resources of the right kind', (fn) => {
@@ -200,7 +205,7 @@ describe('the derivation itself', () => {
   it('knows every port method and every op the OSS client sends', () => {
     const methodOps = ossMethodOps();
     for (const m of portMethods('oss')) expect(methodOps.get(m)?.length ?? 0, `OssHttpClient.${m} sends an op`).toBeGreaterThan(0);
-    expect(ossClientOps().filter((op) => OSS_OP_RAM[op] === undefined)).toEqual([]);
+    expect(ossClientOps().filter((op) => ossOpRam(op) === undefined)).toEqual([]);
     expect(portMethods('kms').filter((m) => KMS_PORT_RAM[m] === undefined)).toEqual([]);
     expect(portMethods('fc').filter((m) => FC_PORT_RAM[m] === undefined)).toEqual([]);
   });

@@ -237,7 +237,7 @@ describe('object-encryption bundle', () => {
       .poll(() => objectDecisions(h, 'legacy-bucket', 'reports/q3 final+.csv').map((r) => r['action']), POLL)
       .toEqual(['reencrypted']);
     expect(objectDecisions(h, 'legacy-bucket', 'reports/q3 final+.csv')[0]).toMatchObject({
-      function: 'object-encryption',
+      function: 'oss-sse-object-encryption',
       reason: 'unencrypted',
       bytes: body.length,
     });

@@ -1,7 +1,7 @@
 /** `oss-sse local` from the built bundle: the ready line contract, a real client, clean exit. */
 import OSS from 'ali-oss';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,57 @@ describe('oss-sse local', () => {
     }
     expect(failure?.status).not.toBe(0);
     expect(failure?.stderr.toString()).toMatch(/--oss-port/);
+  });
+
+  it('--policy FILE binds the printed key to a RAM policy: what it allows works, the rest is AccessDenied', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oss-sse-e2e-policy-'));
+    const file = join(dir, 'policy.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        Version: '1',
+        Statement: [
+          { Effect: 'Allow', Action: 'oss:PutBucket', Resource: 'acs:oss:*:*:pol' },
+          { Effect: 'Allow', Action: ['oss:PutObject', 'oss:GetObject'], Resource: 'acs:oss:*:*:pol/allowed/*' },
+        ],
+      }),
+    );
+    const { child, ready } = await startLocal(['--memory', '--quiet', '--policy', file]);
+    try {
+      const c = clientFor(ready, 'pol');
+      await c.putBucket('pol');
+      await c.put('allowed/k', Buffer.from('v'));
+      expect((await c.get('allowed/k')).content.toString()).toBe('v');
+      const refused = await c.put('k', Buffer.from('v')).then(
+        () => undefined,
+        (e: { code?: string; status?: number }) => e,
+      );
+      expect(refused).toMatchObject({ status: 403, code: 'AccessDenied' });
+    } finally {
+      child.kill('SIGTERM');
+      await exitCode(child);
+    }
+  });
+
+  it('--policy refuses a document it cannot evaluate, naming the file, the statement and the field (exit 2)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oss-sse-e2e-policy-'));
+    const file = join(dir, 'conditional.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        Version: '1',
+        Statement: [{ Effect: 'Allow', Action: 'oss:*', Resource: '*', Condition: { IpAddress: { 'acs:SourceIp': '10.0.0.0/8' } } }],
+      }),
+    );
+    const conditional = await runCli(['local', '--memory', '--policy', file], process.env);
+    expect(conditional.code).toBe(2);
+    expect(conditional.stderr).toContain(file);
+    expect(conditional.stderr).toMatch(/Statement\[0\]\.Condition.*acs:SourceIp/);
+    expect(conditional.stdout).toBe('');
+    writeFileSync(file, JSON.stringify({ Version: '1', Statement: [{ Effect: 'Allow', Action: 'oss:GetObject' }] }));
+    const malformed = await runCli(['local', '--memory', '--policy', file], process.env);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('Statement[0].Resource');
   });
 });
 
