@@ -63,6 +63,19 @@ export interface BucketRecord {
   versioning?: 'Enabled' | 'Suspended';
   encryption?: Sse;
   owner: string;
+  /** Inventory rules (PutBucketInventory), in Id order. */
+  inventory?: InventoryRule[];
+}
+
+export interface InventoryRule {
+  id: string;
+  enabled: boolean;
+  filterPrefix: string;
+  /** Bucket as an ARN (`acs:oss:::name`), as OSS takes and returns it. */
+  destination: { bucketArn: string; prefix: string; accountId: string; roleArn: string };
+  frequency: 'Daily' | 'Weekly';
+  includedObjectVersions: 'All' | 'Current';
+  optionalFields: string[];
 }
 
 export interface UploadPart {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { signingView, type OssRequest } from '../../shared/signing';
 import { parseOssRequest, verifyOssRequest } from './verify';
 import * as bucketApi from './bucket';
+import * as inventoryApi from './inventory';
 import type { KmsKeyLookup, ObjectContext, RequestContext, ServerSettings } from './context';
 import { NotModified } from './copy-source';
 import { errorXml, Errors, OssError } from './errors';
@@ -71,6 +72,8 @@ const KNOWN_SUBRESOURCES = new Set([
   'bucketInfo',
   'delete',
   'encryption',
+  'inventory',
+  'inventoryId',
   'location',
   'partNumber',
   'position',
@@ -98,7 +101,6 @@ const OTHER_OSS_SUBRESOURCES = new Set([
   'logging',
   'policy',
   'replication',
-  'inventory',
   'qos',
   'worm',
   'wormId',
@@ -135,6 +137,7 @@ function route(o: OssRequest & { bucket: string }): Handler | undefined {
         if (has('encryption')) return bucketApi.putBucketEncryption;
         if (has('versioning')) return bucketApi.putBucketVersioning;
         if (has('acl')) return bucketApi.putBucketAcl;
+        if (has('inventory')) return inventoryApi.putBucketInventory;
         return bucketApi.putBucket;
       case 'GET':
         if (has('encryption')) return bucketApi.getBucketEncryption;
@@ -142,12 +145,14 @@ function route(o: OssRequest & { bucket: string }): Handler | undefined {
         if (has('bucketInfo')) return bucketApi.getBucketInfo;
         if (has('location')) return bucketApi.getBucketLocation;
         if (has('acl')) return bucketApi.getBucketAcl;
+        if (has('inventory')) return has('inventoryId') ? inventoryApi.getBucketInventory : inventoryApi.listBucketInventory;
         if (has('versions')) return listApi.listObjectVersions;
         if (has('uploads')) return multipartApi.listMultipartUploads;
         if (q['list-type'] === '2') return listApi.listObjectsV2;
         return listApi.listObjects;
       case 'DELETE':
         if (has('encryption')) return bucketApi.deleteBucketEncryption;
+        if (has('inventory')) return inventoryApi.deleteBucketInventory;
         return bucketApi.deleteBucket;
       case 'POST':
         if (has('delete')) return objectApi.deleteMultipleObjects;

@@ -18,6 +18,7 @@ import {
   OssRequestError,
   type CompletedPart,
   type CopyObjectArgs,
+  type InventoryConfiguration,
   type ListPage,
   type ObjectHead,
   type ObjectStream,
@@ -35,6 +36,7 @@ import {
   parseTagging,
   parseUploadId,
   parseVersioning,
+  parseInventoryConfigurations,
   resultEtag,
   versionQuery,
   writeResult,
@@ -290,5 +292,13 @@ export class OssHttpClient implements OssPort {
 
   async getBucketVersioning(bucket: string): Promise<'Enabled' | 'Suspended' | undefined> {
     return parseVersioning(await this.transport.call({ operation: OPS.getBucketVersioning, bucket }));
+  }
+
+  async listBucketInventory(
+    bucket: string,
+    opts: { continuationToken?: string } = {},
+  ): Promise<{ configurations: InventoryConfiguration[]; nextContinuationToken?: string }> {
+    const query: Record<string, string> = opts.continuationToken ? { 'continuation-token': opts.continuationToken } : {};
+    return parseInventoryConfigurations(await this.transport.call({ operation: OPS.listBucketInventory, bucket, query }));
   }
 }

@@ -35,6 +35,7 @@ export const OSS_OPERATIONS = {
   putBucketEncryption: { op: 'PutBucketEncryption', method: 'PUT', subresource: 'encryption' },
   deleteBucketEncryption: { op: 'DeleteBucketEncryption', method: 'DELETE', subresource: 'encryption' },
   getBucketVersioning: { op: 'GetBucketVersioning', method: 'GET', subresource: 'versioning' },
+  listBucketInventory: { op: 'ListBucketInventory', method: 'GET', subresource: 'inventory' },
 } as const satisfies Record<keyof OssPort, OssOperation>;
 
 /** Every OSS API the client can call. */

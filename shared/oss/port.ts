@@ -120,6 +120,22 @@ export interface ObjectStream {
   requestId?: string;
 }
 
+/** A bucket's inventory rule (ListBucketInventory), as far as reading its reports needs. */
+export interface InventoryConfiguration {
+  id: string;
+  enabled: boolean;
+  /** Where the reports are written: the bucket name (the `acs:oss:::` ARN prefix removed). */
+  destinationBucket: string;
+  /** The report prefix in the destination bucket ('' when none). */
+  destinationPrefix: string;
+  /** Only objects under this prefix are listed in the reports ('' when all). */
+  filterPrefix: string;
+  /** Current or All. */
+  includedObjectVersions?: string;
+  /** The optional fields (columns) the reports carry. */
+  optionalFields: string[];
+}
+
 export interface CopyObjectArgs {
   bucket: string;
   key: string;
@@ -182,6 +198,11 @@ export interface OssPort {
   putBucketEncryption(bucket: string, rule: SseSpec): Promise<void>;
   deleteBucketEncryption(bucket: string): Promise<void>;
   getBucketVersioning(bucket: string): Promise<'Enabled' | 'Suspended' | undefined>;
+  /** One page of the bucket's inventory rules (ListBucketInventory, `GET /?inventory`). */
+  listBucketInventory(
+    bucket: string,
+    opts?: { continuationToken?: string },
+  ): Promise<{ configurations: InventoryConfiguration[]; nextContinuationToken?: string }>;
 }
 
 /** Why a request has no (complete) answer: the connection failed, or the client's timer ran out. */

@@ -8,6 +8,7 @@ import {
   STORAGE_CLASSES,
   isSseAlgorithm,
   type ContentHeaderName,
+  type InventoryConfiguration,
   type ListedObject,
   type ListPage,
   type ObjectHead,
@@ -148,4 +149,29 @@ export function parseBucketEncryption(r: Reply): SseSpec {
 export function parseVersioning(r: Reply): 'Enabled' | 'Suspended' | undefined {
   const status = text(child(parseXml(r.body), 'VersioningConfiguration'), 'Status');
   return status === 'Enabled' || status === 'Suspended' ? status : undefined;
+}
+
+/** ListBucketInventory: `<ListInventoryConfigurationsResult>` with `<InventoryConfiguration>` elements. */
+export function parseInventoryConfigurations(r: Reply): { configurations: InventoryConfiguration[]; nextContinuationToken?: string } {
+  const result = child(parseXml(r.body), 'ListInventoryConfigurationsResult');
+  const configurations = children(result, 'InventoryConfiguration').map((c): InventoryConfiguration => {
+    const dest = child(child(c, 'Destination'), 'OSSBucketDestination');
+    // <Bucket> repeats in ListBuckets, so the parser always gives an array of it.
+    const bucketNode: unknown = dest.Bucket;
+    const bucketArn = Array.isArray(bucketNode) ? bucketNode[0] : bucketNode;
+    if (typeof bucketArn !== 'string') throw new Error('OSS ListBucketInventory: an inventory rule has no destination <Bucket>');
+    const versions = text(c, 'IncludedObjectVersions');
+    const fields: unknown = child(c, 'OptionalFields').Field;
+    return {
+      id: requireText(c, 'Id', 'ListBucketInventory'),
+      enabled: text(c, 'IsEnabled') === 'true',
+      destinationBucket: bucketArn.replace(/^acs:oss:[^:]*:[^:]*:/, ''),
+      destinationPrefix: text(dest, 'Prefix') ?? '',
+      filterPrefix: text(child(c, 'Filter'), 'Prefix') ?? '',
+      ...(versions ? { includedObjectVersions: versions } : {}),
+      optionalFields: Array.isArray(fields) ? fields.filter((f): f is string => typeof f === 'string') : [],
+    };
+  });
+  const next = text(result, 'NextContinuationToken');
+  return text(result, 'IsTruncated') === 'true' && next ? { configurations, nextContinuationToken: next } : { configurations };
 }

@@ -9,7 +9,7 @@ const parser = new XMLParser({
   htmlEntities: true, // numeric references (&#38;) as well as the five named ones
   ignoreDeclaration: true,
   // Elements that may repeat are always arrays, so one element is handled like many.
-  isArray: (name) => ['Contents', 'CommonPrefixes', 'Bucket', 'Tag', 'Part'].includes(name),
+  isArray: (name) => ['Contents', 'CommonPrefixes', 'Bucket', 'Tag', 'Part', 'InventoryConfiguration', 'Field'].includes(name),
 });
 
 const builder = new XMLBuilder({ ignoreAttributes: true, format: false, suppressEmptyNode: false, processEntities: true });

@@ -83,6 +83,7 @@ const CLIENT_OPS = {
   PutBucketEncryption: { level: 'bucket', actions: ['oss:PutBucketEncryption'] },
   DeleteBucketEncryption: { level: 'bucket', actions: ['oss:DeleteBucketEncryption'] },
   GetBucketVersioning: { level: 'bucket', actions: ['oss:GetBucketVersioning'] },
+  ListBucketInventory: { level: 'bucket', actions: ['oss:GetBucketInventory'], why: 'oss-sse report --inventory finds the latest report' },
 } satisfies Record<OssOperationName, OssOpRam>;
 
 /**
