@@ -4,6 +4,7 @@ import { backfillCommand, scanCommand } from './commands/backfill';
 import { bucketCommand } from './commands/bucket';
 import { invokeCommand, statusCommand } from './commands/jobs';
 import { localCommand } from './commands/local';
+import { reportCommand } from './commands/report';
 import { CliError, EXIT } from './environment';
 
 const program = new Command('oss-sse')
@@ -14,6 +15,7 @@ const program = new Command('oss-sse')
   .addCommand(backfillCommand())
   .addCommand(invokeCommand())
   .addCommand(statusCommand())
+  .addCommand(reportCommand())
   .addCommand(localCommand());
 
 // Every subcommand reports usage errors through the same path (exit 2).
