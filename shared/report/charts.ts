@@ -39,13 +39,15 @@ export function shareChart(r: PostureReport): string {
     const whole = Math.max(1, encrypted + plaintext + unknown);
     return { encrypted: (100 * encrypted) / whole, plaintext: (100 * plaintext) / whole, unknown: (100 * unknown) / whole };
   });
+  // Room for the longest bucket name (63 characters at most), at about 7 px a character.
+  const labelWidth = Math.min(300, 12 + 7 * Math.max(4, ...buckets.map((b) => b.name.length)));
   return render(
     {
       title: { text: 'Objects by encryption, per bucket (%)', left: 'center', textStyle: { fontSize: 14 } },
       legend: { top: 28, data: [...SHARE_SERIES] },
-      grid: { left: 16, right: 24, top: 64, bottom: 16, containLabel: true },
+      grid: { left: labelWidth + 8, right: 24, top: 64, bottom: 28 },
       xAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
-      yAxis: { type: 'category', data: buckets.map((b) => b.name), axisLabel: { width: 260, overflow: 'truncate' } },
+      yAxis: { type: 'category', data: buckets.map((b) => b.name), axisLabel: { width: labelWidth, overflow: 'truncate' } },
       series: SHARE_SERIES.map((name) => ({
         name,
         type: 'bar',
@@ -64,7 +66,16 @@ export function algorithmChart(r: PostureReport): string {
   const totals = new Map<string, number>();
   const rows = sortEncryption(r.buckets.flatMap((b) => b.objects.byEncryption));
   for (const e of rows) totals.set(encryptionLabel(e), (totals.get(encryptionLabel(e)) ?? 0) + e.objects);
-  const data = [...totals].filter(([, n]) => n > 0).map(([name, value]) => ({ name, value }));
+  const plaintextLabel = encryptionLabel({ encryption: 'none' });
+  const unknownLabel = encryptionLabel({ encryption: 'unknown' });
+  const data = [...totals]
+    .filter(([, n]) => n > 0)
+    .map(([name, value]) => ({
+      name,
+      value,
+      // Plaintext and unknown keep the colours of the share chart; algorithms and keys take the palette's.
+      ...(name === plaintextLabel ? { itemStyle: { color: COLOURS.plaintext } } : name === unknownLabel ? { itemStyle: { color: COLOURS.unknown } } : {}),
+    }));
   return render(
     {
       title: { text: 'Objects by algorithm and key, all buckets', left: 'center', textStyle: { fontSize: 14 } },

@@ -2,7 +2,7 @@
  * Text helpers the Markdown and HTML renderings share: escaping of names that come from
  * buckets and keys (any character may be in a key), sizes and shares for people.
  */
-import type { BucketReport, EncryptionCount } from './schema';
+import type { BucketReport, Change, EncryptionCount } from './schema';
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -62,10 +62,10 @@ export function encryptionLabel(e: Pick<EncryptionCount, 'encryption' | 'kmsKeyI
   }
 }
 
-/** The bucket's source in a few words: "listing", "inventory <id>", "sample 200 of 5,000". */
+/** The bucket's source in a few words: "listing", "inventory <id>", "sample 200 of 5,000" (a note is shown apart). */
 export function sourceLabel(b: BucketReport): string {
   const s = b.source;
-  if (s.kind === 'listing') return s.note ? `listing (${s.note})` : 'listing';
+  if (s.kind === 'listing') return 'listing';
   if (s.kind === 'inventory') return `inventory ${s.inventoryId}`;
   return `sample ${formatCount(s.sampleSize)} of ${formatCount(s.population)}`;
 }
@@ -78,3 +78,10 @@ export function plaintextShareLabel(b: BucketReport): string {
   }
   return b.objects.total === 0 ? '–' : formatPercent(b.objects.plaintext / b.objects.total);
 }
+
+/** What the source could not do or tell, when anything (why a bucket was listed under --inventory, say). */
+export const sourceNote = (b: BucketReport): string | undefined => (b.source.kind === 'sample' ? undefined : b.source.note);
+
+/** Buckets whose figures moved, or that came or went, in a change. */
+export const changedBuckets = (c: Change): Change['buckets'] =>
+  c.buckets.filter((b) => b.status !== 'kept' || b.ruleChanged || b.plaintextObjects !== 0 || b.plaintextBytes !== 0);

@@ -21,7 +21,10 @@ export function shareInterval(hits: number, drawn: number, population: number): 
   const denominator = 1 + z2 / drawn;
   const centre = (p + z2 / (2 * drawn)) / denominator;
   const half = (Z95 * Math.sqrt((p * (1 - p)) / drawn + z2 / (4 * drawn * drawn))) / denominator;
-  return { estimate: p, low: Math.max(0, centre - half), high: Math.min(1, centre + half), confidence: 0.95, method: 'wilson' };
+  // At 0 (or all) hits the bound is 0 (or 1) exactly; floating point would leave a residue.
+  const low = hits === 0 ? 0 : Math.max(0, centre - half);
+  const high = hits === drawn ? 1 : Math.min(1, centre + half);
+  return { estimate: p, low, high, confidence: 0.95, method: 'wilson' };
 }
 
 /** A reproducible uniform number in [0, 1) for draw `i` under `seed` (48 bits of SHA-256). */

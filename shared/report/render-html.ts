@@ -12,9 +12,11 @@ import {
   formatBytes,
   formatCount,
   formatDelta,
+  changedBuckets,
   plaintextShareLabel,
   prefixLabel,
   sourceLabel,
+  sourceNote,
 } from './format';
 import { describeRule } from './gather';
 import type { BucketReport, PostureReport } from './schema';
@@ -60,7 +62,8 @@ table.sortable th { cursor: pointer; user-select: none; background: #fafafa; }
 th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
 .bad { color: #c62828; } .good { color: #2e7d32; }
 details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; }
-code { font-family: ui-monospace, monospace; word-break: break-all; }
+code { font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
+#buckets td:first-child { white-space: nowrap; }
 `;
 
 const num = (n: number, text: string = formatCount(n)): string => `<td class="n" data-sort="${n}">${h(text)}</td>`;
@@ -72,7 +75,7 @@ function bucketRow(b: BucketReport): string {
 <td><code>${h(b.name)}</code></td>
 <td class="${b.rule.compliant ? 'good' : 'bad'}">${h(describeRule(b.rule))}</td>
 <td>${h(b.versioning)}</td>
-<td>${h(sourceLabel(b))}</td>
+<td${sourceNote(b) ? ` title="${h(sourceNote(b) ?? '')}"` : ''}>${h(sourceLabel(b))}${sourceNote(b) ? ' *' : ''}</td>
 ${num(b.objects.total)}
 ${num(b.objects.plaintext)}
 ${num(share, plaintextShareLabel(b))}
@@ -95,7 +98,9 @@ function bucketDetails(b: BucketReport): string {
     )}). Versioning: ${h(b.versioning)}. Source: ${h(sourceLabel(b))}.</p>`,
   ];
   if (b.error) parts.push(`<p class="bad">Could not be read: ${h(b.error)}</p>`);
-  if (b.source.kind === 'inventory') parts.push(`<p>Inventory report: <code>${h(b.source.manifest)}</code>${b.source.note ? `. ${h(b.source.note)}` : ''}</p>`);
+  if (b.source.kind === 'inventory') parts.push(`<p>Inventory report: <code>${h(b.source.manifest)}</code></p>`);
+  const note = sourceNote(b);
+  if (note) parts.push(`<p>Note: ${h(note)}</p>`);
   parts.push(
     smallTable(
       ['encryption', 'objects', 'bytes'],
@@ -131,7 +136,7 @@ function changeSection(r: PostureReport): string {
   )}</b>. Buckets added: ${list(c.bucketsAdded)}; removed: ${list(c.bucketsRemoved)}; rules changed: ${c.rulesChanged}.</p>
 ${smallTable(
   ['bucket', 'status', 'rule', 'plaintext objects', 'plaintext bytes'],
-  c.buckets.map((b) => [
+  changedBuckets(c).map((b) => [
     `<code>${h(b.name)}</code>`,
     h(b.status),
     b.ruleChanged ? `${h(b.ruleChanged.from)} → ${h(b.ruleChanged.to)}` : 'unchanged',
@@ -187,6 +192,7 @@ ${changeSection(r)}
 ${r.buckets.map(bucketRow).join('\n')}
 </tbody>
 </table>
+<p class="meta">* the source has a note: see the bucket below. Plaintext share: of the bucket's objects; a sampled bucket shows its 95% interval.</p>
 <h2>Per bucket</h2>
 ${r.buckets.map(bucketDetails).join('\n')}
 <script>${SORT_SCRIPT}</script>

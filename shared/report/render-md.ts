@@ -5,9 +5,11 @@ import {
   formatBytes,
   formatCount,
   formatDelta,
+  changedBuckets,
   plaintextShareLabel,
   prefixLabel,
   sourceLabel,
+  sourceNote,
 } from './format';
 import { describeRule } from './gather';
 import type { BucketReport, PostureReport } from './schema';
@@ -36,7 +38,9 @@ function bucketSection(b: BucketReport): string[] {
       `Versioning: ${b.versioning}. Source: ${md(sourceLabel(b))}.`,
   );
   if (b.error) out.push('', `**Could not be read:** ${md(b.error)}`);
-  if (b.source.kind === 'inventory' && b.source.note) out.push('', `Note: ${md(b.source.note)}`);
+  if (b.source.kind === 'inventory') out.push('', `Inventory report: ${md(b.source.manifest)}`);
+  const note = sourceNote(b);
+  if (note) out.push('', `Note: ${md(note)}`);
   out.push('', ...table(['encryption', 'objects', 'bytes'], b.objects.byEncryption.map((e) => [md(encryptionLabel(e)), formatCount(e.objects), formatBytes(e.bytes)])));
   out.push('', ...table(['storage class', 'objects', 'bytes'], b.objects.byStorageClass.map((c) => [md(c.storageClass), formatCount(c.objects), formatBytes(c.bytes)])));
   if (b.topPlaintextPrefixes.length > 0) {
@@ -98,7 +102,7 @@ export function renderMarkdown(r: PostureReport): string {
       '',
       ...table(
         ['bucket', 'status', 'rule', 'plaintext objects', 'plaintext bytes'],
-        c.buckets.map((b) => [
+        changedBuckets(c).map((b) => [
           md(b.name),
           b.status,
           b.ruleChanged ? `${md(b.ruleChanged.from)} → ${md(b.ruleChanged.to)}` : 'unchanged',
