@@ -1,7 +1,8 @@
 /**
  * `oss-sse report`: the encryption posture of every selected bucket, written as report.json
  * (the schema in shared/report/schema.ts), report.md and a self-contained report.html; with
- * --json, report.json on stdout too. Exit 3 when anything falls short of the policy.
+ * --json, report.json on stdout too. Exit 3 when anything falls short of the policy, 1 when a
+ * bucket could not be read (the files are written all the same).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -137,6 +138,10 @@ async function execute(flags: ReportFlags): Promise<number> {
         `${files.json}\n${files.md}\n${files.html}\n`,
     );
   }
+  const unreadable = report.buckets.filter((b) => b.error !== undefined);
+  for (const b of unreadable) process.stderr.write(`oss-sse: bucket ${b.name} could not be read: ${b.error}\n`);
+  // A report with a hole in it is not a verdict: that is an error, not "falls short".
+  if (unreadable.length > 0) return EXIT.error;
   return report.buckets.every((b) => b.compliant) ? EXIT.ok : EXIT.nonCompliant;
 }
 

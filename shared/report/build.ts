@@ -3,7 +3,8 @@
  * BUCKET_INCLUDE/BUCKET_EXCLUDE), each gathered in turn, the summary, and the change since a
  * previous report.
  */
-import type { OssPort } from '../oss/port';
+import { InventoryError } from '../backfill/inventory';
+import { OssRequestError, type OssPort } from '../oss/port';
 import { bucketSelected, type Policy } from '../policy';
 import { describeRule, gatherBucket, type GatherOptions } from './gather';
 import {
@@ -90,6 +91,22 @@ export function compareReports(previous: PostureReport, current: Pick<PostureRep
   };
 }
 
+/** A bucket that could not be read: no figures, not compliant, and why. */
+function unreadableBucket(name: string, error: string): BucketReport {
+  return {
+    name,
+    compliant: false,
+    rule: { algorithm: null, kmsKeyId: null, dataEncryption: null, compliant: false, decision: 'missing' },
+    versioning: 'Off',
+    source: { kind: 'listing', note: 'the bucket could not be read' },
+    objects: { total: 0, plaintext: 0, bytes: 0, plaintextBytes: 0, nonCompliant: 0, byEncryption: [], byStorageClass: [] },
+    topPlaintextPrefixes: [],
+    skipped: {},
+    failed: {},
+    error,
+  };
+}
+
 export interface BuildOptions extends Omit<GatherOptions, 'onProgress'> {
   region: string;
   /** --bucket globs; empty: the policy's. */
@@ -106,7 +123,14 @@ export async function buildReport(opts: BuildOptions): Promise<PostureReport> {
   const buckets: BucketReport[] = [];
   for (const [i, name] of names.entries()) {
     opts.onBucket?.(name, i, names.length);
-    buckets.push(await gatherBucket(name, { ...opts, onProgress: (done, listed) => opts.onProgress?.(name, done, listed) }));
+    try {
+      buckets.push(await gatherBucket(name, { ...opts, onProgress: (done, listed) => opts.onProgress?.(name, done, listed) }));
+    } catch (e) {
+      // One bucket that cannot be read (AccessDenied, gone since ListBuckets, a broken inventory
+      // report) is reported as such; the others are still worth reporting.
+      if (!(e instanceof OssRequestError) && !(e instanceof InventoryError)) throw e;
+      buckets.push(unreadableBucket(name, e instanceof OssRequestError ? `${e.code}: ${e.message}${e.requestId ? ` [request ${e.requestId}]` : ''}` : e.message));
+    }
   }
   const report: PostureReport = {
     schemaVersion: REPORT_SCHEMA_VERSION,

@@ -125,7 +125,7 @@ export const BucketReportSchema = z.object({
   skipped: z.record(z.string(), count),
   /** Objects that could not be looked at, by error code. */
   failed: z.record(z.string(), count),
-  /** Set when the bucket could not be read at all; its counts are then zero. */
+  /** Set when the bucket could not be read at all (its rule, versioning and counts are then placeholders: null, Off, zero). */
   error: z.string().optional(),
 });
 export type BucketReport = z.infer<typeof BucketReportSchema>;

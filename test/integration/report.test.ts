@@ -9,6 +9,7 @@ import { startLocalStack, type LocalStack } from '../../local/stack';
 import { decorateOssPort } from '../../shared/backfill/oss-hooks';
 import { memoryLogger } from '../../shared/log';
 import { OssHttpClient } from '../../shared/oss/http-client';
+import { OssRequestError } from '../../shared/oss/port';
 import { policyFromConfig, type Policy } from '../../shared/policy';
 import { buildReport, compareReports, PostureReportSchema, type BucketReport, type PostureReport } from '../../shared/report';
 import { locateLatestInventory } from '../../shared/report/inventory-locate';
@@ -198,6 +199,29 @@ describe('sample: N objects drawn uniformly, the plaintext share with its 95% in
     const b = (await sampleReport(SAMPLE_OBJECTS + 10, 1)).buckets[0] as BucketReport;
     expect(b.source).toMatchObject({ kind: 'sample', sampleSize: SAMPLE_OBJECTS, plaintextShare: { method: 'exact' } });
     expectTruth(b, truthOf(stack, SEED_BUCKETS.sample));
+  });
+});
+
+describe('a bucket that cannot be read', () => {
+  it('is reported with its error (and no figures); the other buckets are complete', async () => {
+    const denied = decorateOssPort(oss, {
+      after: {
+        getBucketVersioning: (_v, [bucket]) => {
+          if (bucket === SEED_BUCKETS.sm4) throw new OssRequestError(403, 'AccessDenied', 'You have no right to access this object.', 'REQ-1');
+        },
+      },
+    });
+    const report = await buildReport({
+      oss: denied,
+      policy: policy(),
+      log: memoryLogger(),
+      region: 'cn-hangzhou',
+      source: { kind: 'listing' },
+      globs: [SEED_BUCKETS.sm4, SEED_BUCKETS.kms],
+    });
+    const sm4 = report.buckets.find((b) => b.name === SEED_BUCKETS.sm4) as BucketReport;
+    expect(sm4).toMatchObject({ compliant: false, error: 'AccessDenied: You have no right to access this object. [request REQ-1]', objects: { total: 0 } });
+    expectTruth(report.buckets.find((b) => b.name === SEED_BUCKETS.kms) as BucketReport, truthOf(stack, SEED_BUCKETS.kms));
   });
 });
 
