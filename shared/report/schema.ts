@@ -191,3 +191,11 @@ export const PostureReportSchema = z.object({
   change: ChangeSchema.optional(),
 });
 export type PostureReport = z.infer<typeof PostureReportSchema>;
+
+/** report.json's JSON Schema (draft 2020-12), for readers without zod: docs/report.schema.json. */
+export function reportJsonSchema(): Record<string, unknown> {
+  return {
+    title: 'oss-sse encryption posture report (report.json)',
+    ...z.toJSONSchema(PostureReportSchema, { target: 'draft-2020-12', io: 'output' }),
+  };
+}

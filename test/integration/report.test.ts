@@ -4,6 +4,7 @@
  * store — for the listing source, the inventory source (found through the bucket's inventory
  * rule, no HEAD of its objects) and the sample (its 95% interval holds the true share).
  */
+import Ajv2020 from 'ajv/dist/2020';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { decorateOssPort } from '../../shared/backfill/oss-hooks';
@@ -11,7 +12,7 @@ import { memoryLogger } from '../../shared/log';
 import { OssHttpClient } from '../../shared/oss/http-client';
 import { OssRequestError } from '../../shared/oss/port';
 import { policyFromConfig, type Policy } from '../../shared/policy';
-import { buildReport, compareReports, PostureReportSchema, type BucketReport, type PostureReport } from '../../shared/report';
+import { buildReport, compareReports, PostureReportSchema, reportJsonSchema, type BucketReport, type PostureReport } from '../../shared/report';
 import { locateLatestInventory } from '../../shared/report/inventory-locate';
 import { loadConfig } from '../../shared/validation/config';
 import { INVENTORY_ID, INVENTORY_PREFIX, SAMPLE_OBJECTS, seedReportBuckets, SEED_BUCKETS, truthOf, type Seeded, type Truth } from '../helpers/report-seed';
@@ -70,6 +71,10 @@ describe('listing: one HEAD per object, as scan', () => {
     expect(report.buckets.map((b) => b.name).sort()).toEqual([...seeded.buckets].sort());
     expect(PostureReportSchema.parse(JSON.parse(JSON.stringify(report)))).toEqual(report);
     expect(report.selection).toEqual({ by: 'flag', globs: ['rpt-*'] });
+    // And against the JSON Schema generated from it (docs/report.schema.json), as a tool without zod would.
+    const validate = new Ajv2020({ strict: false, validateFormats: false }).compile(reportJsonSchema());
+    expect(validate(JSON.parse(JSON.stringify(report))), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate({ ...report, buckets: [{ name: 'x' }] })).toBe(false);
   });
 
   it('every count of every bucket equals the truth in the OSS store', () => {

@@ -1,8 +1,11 @@
 /** The report's pure parts: the sample's draw and interval, key prefixes, escaping, rule descriptions. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { escapeHtml, escapeMarkdown } from '../../shared/report/format';
 import { describeRule } from '../../shared/report/gather';
 import { Reservoir, shareInterval } from '../../shared/report/interval';
+import { reportJsonSchema } from '../../shared/report/schema';
 import { keyPrefixes } from '../../shared/report/tally';
 
 describe('shareInterval (Wilson, 95%)', () => {
@@ -87,5 +90,12 @@ describe('describeRule', () => {
     expect(describeRule({ algorithm: null, kmsKeyId: null, dataEncryption: null })).toBe('none');
     expect(describeRule({ algorithm: 'KMS', kmsKeyId: 'k1', dataEncryption: 'SM4' })).toBe('KMS/k1/SM4');
     expect(describeRule({ algorithm: 'AES256', kmsKeyId: null, dataEncryption: null })).toBe('AES256');
+  });
+});
+
+describe('docs/report.schema.json', () => {
+  it('is the JSON Schema generated from the zod schema (npx tsx scripts/report-schema.ts refreshes it)', () => {
+    const onDisk = JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'report.schema.json'), 'utf8')) as unknown;
+    expect(onDisk).toEqual(reportJsonSchema());
   });
 });
