@@ -85,9 +85,11 @@ ${num(b.objects.nonCompliant)}
 </tr>`;
 }
 
-function smallTable(head: string[], rows: string[][]): string {
-  return `<table><thead><tr>${head.map((c, i) => `<th${i > 0 ? ' class="n"' : ''}>${h(c)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((c, i) => (i > 0 ? `<td class="n">${c}</td>` : `<td>${c}</td>`)).join('')}</tr>`)
+/** Cells are HTML already; the first `textColumns` are text, the rest numbers (right-aligned). */
+function smallTable(head: string[], rows: string[][], textColumns = 1): string {
+  const cls = (i: number): string => (i >= textColumns ? ' class="n"' : '');
+  return `<table><thead><tr>${head.map((c, i) => `<th${cls(i)}>${h(c)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c, i) => `<td${cls(i)}>${c}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
 }
 
@@ -143,6 +145,7 @@ ${smallTable(
     h(formatDelta(b.plaintextObjects)),
     h(formatDelta(b.plaintextBytes, formatBytes)),
   ]),
+  3,
 )}</section>`;
 }
 
