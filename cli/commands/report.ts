@@ -24,7 +24,7 @@ import { formatZodIssues } from '../../shared/validation/issues';
 import { CliError, cloudContext, EXIT, policyFrom, resolvePolicyKey, withCloudOptions, type CloudOptions } from '../environment';
 
 interface ReportFlags extends CloudOptions {
-  bucket: string[];
+  bucket?: string[];
   inventory?: boolean;
   sample?: number;
   seed?: number;
@@ -41,7 +41,7 @@ const integer = (name: string, min: number, max: number) => (v: string): number 
   return n;
 };
 
-const collect = (v: string, previous: string[]): string[] => [...previous, v];
+const collect = (v: string, previous: string[] | undefined): string[] => [...(previous ?? []), v];
 
 /** An earlier report.json, validated: a bad file is an error that names it. */
 export function readPreviousReport(file: string): PostureReport {
@@ -107,7 +107,7 @@ async function execute(flags: ReportFlags): Promise<number> {
       log: ctx.log,
       region: ctx.region,
       source,
-      globs: flags.bucket,
+      globs: flags.bucket ?? [],
       now,
       ...(resolvedKeyId ? { resolvedKeyId } : {}),
       ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
@@ -151,7 +151,7 @@ export function reportCommand(): Command {
       'encryption posture of every bucket (rule, versioning, objects and bytes by encryption and storage class, where the plaintext is) ' +
         'as report.json, report.md and report.html; exit 0: everything satisfies the policy, 3: something falls short',
     )
-    .option('--bucket <glob>', "only buckets matching this glob (* and ?; repeatable; default the policy's BUCKET_INCLUDE/BUCKET_EXCLUDE)", collect, [])
+    .option('--bucket <glob>', "only buckets matching this glob (* and ?; repeatable; default the policy's BUCKET_INCLUDE/BUCKET_EXCLUDE)", collect)
     .option('--inventory', "read each bucket's latest inventory report (found through its inventory rules) instead of HEADing every object")
     .option('--sample <n>', 'HEAD n objects drawn uniformly per bucket and estimate the plaintext share with its 95% interval', integer('--sample', 1, 1_000_000))
     .option('--seed <n>', 'seed of the --sample draw, to repeat it (default random; the report records it)', integer('--seed', 0, 2 ** 31 - 1))
