@@ -12,6 +12,7 @@ import * as bucketApi from './bucket';
 import type { RequestContext } from './context';
 import { parseCopySource } from './copy-source';
 import { OssError } from './errors';
+import * as inventoryApi from './inventory';
 import * as listApi from './list';
 import * as multipartApi from './multipart';
 import * as objectApi from './object';
@@ -30,6 +31,10 @@ const HANDLER_API: ReadonlyMap<unknown, OssApiName> = new Map<unknown, OssApiNam
   [bucketApi.putBucketEncryption, 'PutBucketEncryption'],
   [bucketApi.deleteBucketEncryption, 'DeleteBucketEncryption'],
   [bucketApi.listBuckets, 'ListBuckets'],
+  [inventoryApi.putBucketInventory, 'PutBucketInventory'],
+  [inventoryApi.getBucketInventory, 'GetBucketInventory'],
+  [inventoryApi.listBucketInventory, 'ListBucketInventory'],
+  [inventoryApi.deleteBucketInventory, 'DeleteBucketInventory'],
   [listApi.listObjects, 'ListObjects'],
   [listApi.listObjectsV2, 'ListObjectsV2'],
   [listApi.listObjectVersions, 'ListObjectVersions'],

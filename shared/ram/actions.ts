@@ -102,6 +102,9 @@ const SERVER_ONLY_OPS = {
   ListObjects: { level: 'bucket', actions: ['oss:ListObjects'] },
   ListObjectVersions: { level: 'bucket', actions: ['oss:ListObjectVersions'] },
   ListMultipartUploads: { level: 'bucket', actions: ['oss:ListMultipartUploads'] },
+  PutBucketInventory: { level: 'bucket', actions: ['oss:PutBucketInventory'] },
+  GetBucketInventory: { level: 'bucket', actions: ['oss:GetBucketInventory'] },
+  DeleteBucketInventory: { level: 'bucket', actions: ['oss:DeleteBucketInventory'] },
   DeleteMultipleObjects: {
     level: 'object',
     actions: ['oss:DeleteObject'],
