@@ -8,7 +8,7 @@ import { EventValidationError, parseObjectEventRecords } from './events';
 import type { Logger } from './log';
 import type { OssPort } from './oss/port';
 import type { Policy } from './policy';
-import { reencryptObject, type ObjectOutcome } from './reencrypt';
+import { reencryptObject, type ObjectOutcome, type VerificationCounts } from './reencrypt';
 import { objectKeyProblem } from './validation/names';
 
 export type RecordResult =
@@ -19,6 +19,8 @@ export interface ObjectEventSummary {
   records: RecordResult[];
   /** Records whose failure may succeed on a retry (throttling, 5xx, network). */
   retryableFailures: number;
+  /** How this invocation's re-encrypted copies were verified (each record says too, as verifiedBy). */
+  verified: VerificationCounts;
 }
 
 /** Thrown after every record was handled, so FC retries the invocation (async): only for transient failures. */
@@ -123,9 +125,12 @@ export async function handleObjectEvent(input: unknown, deps: ObjectEventDeps): 
     if (outcome.action === 'failed' && outcome.writtenEtag) rememberOwnWrite(outcome.bucket, outcome.key, outcome.writtenEtag);
     results.push({ index, eventName: record.eventName, ...outcome });
   }
+  const verified: VerificationCounts = { answer: 0, head: 0, unsampled: 0 };
+  for (const r of results) if (r.action === 'reencrypted' && r.verifiedBy) verified[r.verifiedBy]++;
   const summary: ObjectEventSummary = {
     records: results,
     retryableFailures: results.filter((r) => r.action === 'failed' && 'retryable' in r && r.retryable).length,
+    verified,
   };
   if (summary.retryableFailures > 0) throw new TransientFailure(summary);
   return summary;

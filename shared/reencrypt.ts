@@ -1,7 +1,9 @@
 /**
  * The one re-encryption routine (DESIGN.md): HEAD → decide → (ACL, tags) → copy the object
- * onto itself with SSE headers, pinned to the ETag it saw → HEAD again and verify. Called
- * by the object function, the bucket function, the backfill and the CLI.
+ * onto itself with SSE headers, pinned to the ETag it saw → verify, from the copy's own
+ * answer where it carries the encryption and CRC-64, else with a HEAD (for a sample when the
+ * answer merely lacks a field, always when it disagrees). Called by the object function, the
+ * bucket function, the backfill and the CLI.
  *
  * Nothing here may lose data: every copy is conditional on the ETag (and version) that was
  * read, a 412 means the object changed and is decided again from a fresh HEAD, and nothing
@@ -26,6 +28,8 @@ import {
   type ObjectHead,
   type OssNoAnswer,
   type OssPort,
+  type SseSpec,
+  type WriteResult,
 } from './oss/port';
 import { normalizeEtag } from './etag';
 import { isTransientOssError } from './retry';
@@ -52,7 +56,39 @@ export interface ObjectOutcome {
   retryable?: boolean;
   /** The ETag of the object our copy wrote (also when it did not verify), so its own event can be recognised. */
   writtenEtag?: string;
+  /** Re-encrypted objects: how the copy was verified. */
+  verifiedBy?: VerifiedBy;
 }
+
+/**
+ * How a copy was verified: `answer` — its own answer showed the demanded encryption and the
+ * source's CRC-64; `head` — a HEAD after the copy (the answer disagreed, had no ETag, or lacked
+ * a field and the copy was in the sample); `unsampled` — the answer lacked a field (it agreed
+ * on everything it carried) and the copy was not in the HEAD sample.
+ */
+export type VerifiedBy = 'answer' | 'head' | 'unsampled';
+/** Re-encrypted copies by how they were verified. */
+export type VerificationCounts = Record<VerifiedBy, number>;
+
+/**
+ * Which copies whose answer lacks a field get a verifying HEAD: the first one and then every
+ * `every`-th. One sampler per run (the backfill) or per process (the object function).
+ */
+export class VerificationSampler {
+  private partialAnswers = 0;
+  constructor(readonly every = DEFAULT_VERIFY_SAMPLE_EVERY) {
+    if (!Number.isInteger(every) || every < 1) throw new RangeError(`VerificationSampler: every must be a positive integer, not ${every}`);
+  }
+  /** Called once per copy whose answer lacked a field: true when this one is to be HEADed. */
+  takeSample(): boolean {
+    return this.partialAnswers++ % this.every === 0;
+  }
+}
+
+/** One in this many copies with an incomplete answer is verified with a HEAD (the first always). */
+export const DEFAULT_VERIFY_SAMPLE_EVERY = 100;
+/** For callers that keep no sampler of their own (the object function): one per process. */
+const processSampler = new VerificationSampler();
 
 export interface ReencryptOptions {
   dryRun?: boolean;
@@ -62,6 +98,8 @@ export interface ReencryptOptions {
   tryDecodedKey?: boolean;
   /** An already-read HEAD (inventory/backfill) saves one request; it is re-read after a 412. */
   head?: ObjectHead;
+  /** Which copies with an incomplete answer get a verifying HEAD; default one sampler per process. */
+  verification?: VerificationSampler;
 }
 
 /** How many times an object that keeps changing under us is decided again. */
@@ -133,9 +171,15 @@ export async function reencryptObject(
       if (opts.dryRun) return outcome({ action: 'would-reencrypt', reason: decision.reason, versionId, bytes: current.size });
       try {
         const written = await copyInPlace(oss, policy, current, opts.resolvedKeyId, requestIds);
-        const after = await verify(oss, policy, current, written, opts.resolvedKeyId, requestIds, log);
+        const answer = answerVerdict(policy, current, written, opts.resolvedKeyId);
+        let verifiedBy: VerifiedBy = 'answer';
+        let newVersionId = written.versionId;
+        if (answer === 'needs-head' || (answer === 'partial' && (opts.verification ?? processSampler).takeSample())) {
+          newVersionId = (await verify(oss, policy, current, written, opts.resolvedKeyId, requestIds, log)).versionId;
+          verifiedBy = 'head';
+        } else if (answer === 'partial') verifiedBy = 'unsampled';
         let plaintextVersion: ObjectOutcome['plaintextVersion'];
-        if (current.versionId !== undefined && current.versionId !== after.versionId) {
+        if (current.versionId !== undefined && current.versionId !== newVersionId) {
           // The copy made a new current version; the plaintext one is still there.
           let deleted = false;
           if (policy.deletePlaintextVersions) {
@@ -150,8 +194,9 @@ export async function reencryptObject(
           versionId,
           bytes: current.size,
           ...(written.etag ? { writtenEtag: written.etag } : {}),
-          ...(after.versionId !== undefined ? { newVersionId: after.versionId } : {}),
+          ...(newVersionId !== undefined ? { newVersionId } : {}),
           ...(plaintextVersion ? { plaintextVersion } : {}),
+          verifiedBy,
         });
       } catch (err) {
         // 412, or a HEAD after our copy showing someone else's newer write: the object changed
@@ -258,15 +303,64 @@ async function copyInPlace(
       },
     });
     if (res.requestId) requestIds.push(res.requestId);
-    return { etag: res.etag, ...(res.versionId !== undefined ? { versionId: res.versionId } : {}) };
+    return writtenFrom(res);
   }
   return multipartCopy(oss, policy, head, headers, source, requestIds);
 }
 
-/** What our copy wrote: its ETag and version, when the answer said (a lost Complete answer does not). */
+/**
+ * What our copy wrote, as far as its answer said (a lost Complete answer says nothing): the
+ * ETag and version, and the encryption and CRC-64 when the answer carries them.
+ */
 interface Written {
   etag?: string;
   versionId?: string;
+  crc64?: string;
+  sse?: SseSpec;
+}
+
+function writtenFrom(res: WriteResult): Written {
+  return {
+    etag: res.etag,
+    ...(res.versionId !== undefined ? { versionId: res.versionId } : {}),
+    ...(res.crc64 !== undefined ? { crc64: res.crc64 } : {}),
+    ...(res.sse !== undefined ? { sse: res.sse } : {}),
+  };
+}
+
+/**
+ * What the copy's own answer proves: `answer` — the demanded encryption (exactly, whatever the
+ * compliance mode) and the source's CRC-64; `needs-head` — it shows something else or no
+ * encryption, there is no answer at all (a lost Complete), or a versioned bucket's answer has no
+ * new version id (needed to tell the plaintext version apart); `partial` — it agrees with what it
+ * carries but lacks the KMS key id or a CRC-64.
+ */
+export function answerVerdict(
+  policy: Policy,
+  before: ObjectHead,
+  written: Written,
+  resolvedKeyId: string | undefined,
+): 'answer' | 'needs-head' | 'partial' {
+  if (written.etag === undefined) return 'needs-head';
+  if (before.versionId !== undefined && written.versionId === undefined) return 'needs-head';
+  // OSS documents the encryption header on the answer of a copy that asked for SSE: its absence
+  // is not a field merely lacking but an answer to distrust.
+  if (written.sse === undefined) return 'needs-head';
+  let partial = false;
+  {
+    const exact: Policy = { ...policy, compliance: 'exact' };
+    if (sseShortfall(exact, written.sse, resolvedKeyId) !== undefined) {
+      // A KMS answer without the key id, when the policy names a key: lacking, not wrong.
+      const demandedKeyId = resolvedKeyId ?? policy.target.keyId;
+      const lacksOnlyTheKey =
+        written.sse.keyId === undefined && sseShortfall(exact, { ...written.sse, keyId: demandedKeyId }, resolvedKeyId) === undefined;
+      if (!lacksOnlyTheKey) return 'needs-head';
+      partial = true;
+    }
+  }
+  if (written.crc64 === undefined || before.crc64 === undefined) partial = true;
+  else if (written.crc64 !== before.crc64) return 'needs-head';
+  return partial ? 'partial' : 'answer';
 }
 
 /**
@@ -326,7 +420,7 @@ async function multipartCopy(
       throw err;
     }
     if (done.requestId) requestIds.push(done.requestId);
-    return { etag: done.etag, ...(done.versionId !== undefined ? { versionId: done.versionId } : {}) };
+    return writtenFrom(done);
   } catch (err) {
     await oss.abortMultipartUpload(head.bucket, head.key, uploadId).catch(() => undefined);
     throw err;

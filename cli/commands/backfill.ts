@@ -127,6 +127,10 @@ function summaryTable(r: CliReport): string {
     ['done', r.checkpoint.done ? 'yes' : `no (stopped by ${r.stoppedBy ?? 'error'})`],
   ];
   if (r.plaintextVersionsKept > 0) rows.push(['plaintext versions kept', r.plaintextVersionsKept]);
+  if (r.reencrypted > 0) {
+    const v = r.verified;
+    rows.push(['copies verified', `${v.answer} by their answer, ${v.head} by HEAD, ${v.unsampled} answer incomplete and not sampled`]);
+  }
   if (r.error) rows.push(['error', r.error]);
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');

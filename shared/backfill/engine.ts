@@ -8,7 +8,7 @@
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
-import { reencryptObject, type ObjectOutcome } from '../reencrypt';
+import { reencryptObject, VerificationSampler, type ObjectOutcome } from '../reencrypt';
 import type { Checkpoint, Totals } from './records';
 import { inRange, type KeyRange } from './shards';
 
@@ -67,6 +67,8 @@ export interface EngineOptions {
   onProgress?: (report: BackfillReport) => void;
   /** Items listed but not finished at most (backpressure); default 4 × concurrency, ≥ 1000. */
   window?: number;
+  /** Of the copies whose answer lacks a field, the first and every n-th get a verifying HEAD (default DEFAULT_VERIFY_SAMPLE_EVERY). */
+  verifySampleEvery?: number;
 }
 
 export const emptyTotals = (): Totals => ({
@@ -80,6 +82,7 @@ export const emptyTotals = (): Totals => ({
   requests: 0,
   durationMs: 0,
   plaintextVersionsKept: 0,
+  verified: { answer: 0, head: 0, unsampled: 0 },
 });
 
 const addCounts = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
@@ -100,6 +103,11 @@ export function addTotals(a: Totals, b: Totals): Totals {
     requests: a.requests + b.requests,
     durationMs: a.durationMs + b.durationMs,
     plaintextVersionsKept: a.plaintextVersionsKept + b.plaintextVersionsKept,
+    verified: {
+      answer: a.verified.answer + b.verified.answer,
+      head: a.verified.head + b.verified.head,
+      unsampled: a.verified.unsampled + b.verified.unsampled,
+    },
   };
 }
 
@@ -117,6 +125,7 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
   const windowSize = opts.window ?? Math.max(1000, concurrency * 4);
   const requestsAtStart = opts.requestCount?.() ?? 0;
+  const verification = new VerificationSampler(opts.verifySampleEvery);
   const report: BackfillReport = {
     bucket: opts.bucket,
     dryRun: opts.dryRun ?? false,
@@ -167,7 +176,7 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
 
   const record = async (
     item: WorkItem,
-    outcome: Pick<ObjectOutcome, 'action' | 'reason' | 'bytes' | 'error' | 'retryable' | 'plaintextVersion'>,
+    outcome: Pick<ObjectOutcome, 'action' | 'reason' | 'bytes' | 'error' | 'retryable' | 'plaintextVersion' | 'verifiedBy'>,
   ): Promise<void> => {
     switch (outcome.action) {
       case 'compliant':
@@ -177,6 +186,7 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
         report.reencrypted++;
         report.bytesReencrypted += outcome.bytes;
         if (outcome.plaintextVersion && !outcome.plaintextVersion.deleted) report.plaintextVersionsKept++;
+        if (outcome.verifiedBy) report.verified[outcome.verifiedBy]++;
         break;
       case 'would-reencrypt':
         report.wouldReencrypt++;
@@ -215,6 +225,7 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
       {
         ...(opts.dryRun ? { dryRun: true } : {}),
         ...(opts.resolvedKeyId ? { resolvedKeyId: opts.resolvedKeyId } : {}),
+        verification,
       },
     );
     await record(item, outcome);

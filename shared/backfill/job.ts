@@ -309,6 +309,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
     requests: report.requests,
     durationMs: report.durationMs,
     plaintextVersionsKept: report.plaintextVersionsKept,
+    verified: report.verified,
   };
   const changedSinceReport = inventory?.stats.changedSinceReport ?? 0;
   const reportError = inventory?.stats.error;

@@ -5,11 +5,19 @@
  */
 import * as z from 'zod';
 import { formatZodIssues } from '../validation/issues';
+import type { VerificationCounts } from '../reencrypt';
 import type { FileRange } from './inventory/cursor';
 import type { KeyRange } from './shards';
 
 const Count = z.int().nonnegative();
 const Counts = z.record(z.string(), Count);
+
+/**
+ * How a run's re-encrypted copies were verified (VerifiedBy in shared/reencrypt.ts): from the
+ * copy's own answer, with a HEAD, or — the answer lacking a field, outside the HEAD sample — not
+ * beyond what the answer carried. Absent in state written before it existed: zeros.
+ */
+export const VerificationCountsSchema = z.object({ answer: Count, head: Count, unsampled: Count }) satisfies z.ZodType<VerificationCounts>;
 
 /** The counters of a run: what one invocation adds to a job's totals. */
 export const TotalsSchema = z.object({
@@ -24,6 +32,7 @@ export const TotalsSchema = z.object({
   durationMs: z.number().nonnegative(),
   /** Versioned buckets: plaintext versions left behind by re-encryption (not deleted). */
   plaintextVersionsKept: Count,
+  verified: VerificationCountsSchema.default({ answer: 0, head: 0, unsampled: 0 }),
 });
 export type Totals = z.infer<typeof TotalsSchema>;
 

@@ -102,6 +102,12 @@ export interface CompletedPart {
 export interface WriteResult {
   etag: string;
   versionId?: string;
+  /** CopyObject in a versioned bucket: the version that was copied (x-oss-copy-source-version-id). */
+  sourceVersionId?: string;
+  /** The new object's CRC-64 (x-oss-hash-crc64ecma), when the answer carries it. */
+  crc64?: string;
+  /** The new object's encryption, when the answer carries it. */
+  sse?: SseSpec;
   requestId?: string;
 }
 

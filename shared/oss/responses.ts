@@ -21,12 +21,39 @@ export function versionQuery(versionId: string | undefined): Record<string, stri
   return versionId === undefined ? {} : { versionId };
 }
 
+/**
+ * A write's answer. CopyObject and CompleteMultipartUpload answers also carry the new object's
+ * encryption and CRC-64 (docs/oss-behaviour.md#objects-and-re-encryption), which lets the
+ * re-encryption routine verify a copy without another HEAD.
+ */
 export function writeResult(etag: string, r: Reply): WriteResult {
   const versionId = header(r.headers, 'x-oss-version-id');
+  const sourceVersionId = header(r.headers, 'x-oss-copy-source-version-id');
+  const crc64 = header(r.headers, 'x-oss-hash-crc64ecma');
+  const sse = parseSse(r.headers);
   return {
     etag,
     ...(versionId === undefined ? {} : { versionId }),
+    ...(sourceVersionId === undefined ? {} : { sourceVersionId }),
+    ...(crc64 === undefined ? {} : { crc64 }),
+    ...(sse === undefined ? {} : { sse }),
     ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+  };
+}
+
+/**
+ * The x-oss-server-side-encryption headers of an answer. An algorithm this code does not know
+ * is left out: the policy then sees the object as not compliant and re-encrypts it, which is safe.
+ */
+function parseSse(h: Reply['headers']): SseSpec | undefined {
+  const algorithm = header(h, 'x-oss-server-side-encryption');
+  if (algorithm === undefined || !isSseAlgorithm(algorithm)) return undefined;
+  const keyId = header(h, 'x-oss-server-side-encryption-key-id');
+  const dataEncryption = header(h, 'x-oss-server-side-data-encryption');
+  return {
+    algorithm,
+    ...(keyId ? { keyId } : {}),
+    ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
   };
 }
 
@@ -50,19 +77,7 @@ export function parseHead(bucket: string, key: string, r: Reply): ObjectHead {
     const v = header(h, name);
     if (v !== undefined) userMeta[name] = v;
   }
-  const algorithm = header(h, 'x-oss-server-side-encryption');
-  let sse: SseSpec | undefined;
-  // An algorithm this code does not know is left out: the policy then sees the object as
-  // not compliant and re-encrypts it, which is safe.
-  if (algorithm !== undefined && isSseAlgorithm(algorithm)) {
-    const keyId = header(h, 'x-oss-server-side-encryption-key-id');
-    const dataEncryption = header(h, 'x-oss-server-side-data-encryption');
-    sse = {
-      algorithm,
-      ...(keyId ? { keyId } : {}),
-      ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
-    };
-  }
+  const sse = parseSse(h);
   const opt = (name: string): string | undefined => header(h, name);
   const versionId = opt('x-oss-version-id');
   const crc64 = opt('x-oss-hash-crc64ecma');

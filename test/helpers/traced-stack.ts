@@ -69,3 +69,31 @@ export async function startTracedStack(): Promise<TracedStack> {
     },
   };
 }
+
+/** The OSS operation a request the server accepted is (as the tests name them in traces). */
+export function ossOperationOf(r: OssRequest): string {
+  const has = (k: string) => r.query[k] !== undefined;
+  const copy = r.headers['x-oss-copy-source'] !== undefined;
+  switch (r.method) {
+    case 'HEAD':
+      return 'HeadObject';
+    case 'GET':
+      if (has('acl')) return 'GetObjectAcl';
+      if (has('tagging')) return 'GetObjectTagging';
+      return r.key === undefined ? 'ListObjects' : 'GetObject';
+    case 'PUT':
+      if (copy && has('uploadId')) return 'UploadPartCopy';
+      if (copy) return 'CopyObject';
+      if (has('uploadId')) return 'UploadPart';
+      return 'PutObject';
+    case 'POST':
+      if (has('uploads')) return 'InitiateMultipartUpload';
+      if (has('uploadId')) return 'CompleteMultipartUpload';
+      if (has('append')) return 'AppendObject';
+      return 'POST';
+    case 'DELETE':
+      return has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
+    default:
+      return r.method;
+  }
+}

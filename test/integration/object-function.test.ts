@@ -25,10 +25,9 @@ import {
 import { OssHttpClient } from '../../shared/oss/http-client';
 import type { OssRequestInfo } from '../../shared/oss/transport';
 import { policyFromConfig, type Policy } from '../../shared/policy';
-import type { OssRequest } from '../../shared/signing';
 import { loadConfig } from '../../shared/validation/config';
 import { TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
-import { startTracedStack, TRACED_ACCOUNT, TRACED_REGION, type Trace, type TracedStack } from '../helpers/traced-stack';
+import { ossOperationOf, startTracedStack, TRACED_ACCOUNT, TRACED_REGION, type Trace, type TracedStack } from '../helpers/traced-stack';
 
 const REGION = TRACED_REGION;
 const ACCOUNT = TRACED_ACCOUNT;
@@ -90,36 +89,8 @@ function multiRecord(bucket: string, keys: readonly string[], eventName = 'Objec
   return { events: keys.map((k) => triggerFixture('oss-trigger-template.json', bucket, k, eventName).events[0] as EditableRecord) };
 }
 
-/** The OSS API a request the server saw was. */
-function opOf(r: OssRequest): string {
-  const has = (k: string) => r.query[k] !== undefined;
-  const copy = r.headers['x-oss-copy-source'] !== undefined;
-  switch (r.method) {
-    case 'HEAD':
-      return 'HeadObject';
-    case 'GET':
-      if (has('acl')) return 'GetObjectAcl';
-      if (has('tagging')) return 'GetObjectTagging';
-      return r.key === undefined ? 'ListObjects' : 'GetObject';
-    case 'PUT':
-      if (copy && has('uploadId')) return 'UploadPartCopy';
-      if (copy) return 'CopyObject';
-      if (has('uploadId')) return 'UploadPart';
-      return 'PutObject';
-    case 'POST':
-      if (has('uploads')) return 'InitiateMultipartUpload';
-      if (has('uploadId')) return 'CompleteMultipartUpload';
-      if (has('append')) return 'AppendObject';
-      return 'POST';
-    case 'DELETE':
-      return has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
-    default:
-      return r.method;
-  }
-}
-
 /** Runs fn; the trace names each request the server accepted as "Op key". */
-const traced = <T>(fn: () => Promise<T>) => stack.traced(fn, (r) => `${opOf(r)} ${r.key ?? ''}`);
+const traced = <T>(fn: () => Promise<T>) => stack.traced(fn, (r) => `${ossOperationOf(r)} ${r.key ?? ''}`);
 
 /** Like traced, for a call expected to reject: returns the error. */
 async function tracedError(fn: () => Promise<unknown>): Promise<Trace<unknown>> {
@@ -194,7 +165,8 @@ describe('every accepted event shape', () => {
       },
     ]);
     expect(result.retryableFailures).toBe(0);
-    expect(server).toEqual(['HeadObject docs/put.txt', 'GetObjectAcl docs/put.txt', 'CopyObject docs/put.txt', 'HeadObject docs/put.txt']);
+    // Verified from the copy's own answer: no HEAD after it (issue 13).
+    expect(server).toEqual(['HeadObject docs/put.txt', 'GetObjectAcl docs/put.txt', 'CopyObject docs/put.txt']);
     expect((await sseOf(c, 'docs/put.txt'))[0]).toBe('AES256');
     const got = await c.get('docs/put.txt');
     expect(got.content.toString()).toBe('put payload');
@@ -275,8 +247,7 @@ describe('every accepted event shape', () => {
       `UploadPartCopy ${k}`,
       `UploadPartCopy ${k}`,
       `HeadObject ${k}`,
-      `CompleteMultipartUpload ${k}`,
-      `HeadObject ${k}`,
+      `CompleteMultipartUpload ${k}`, // its answer carries SSE and CRC-64: no HEAD after it (issue 13)
     ]);
     expect((await sseOf(c, k))[0]).toBe('AES256');
     expect(Buffer.compare((await c.get(k)).content as Buffer, body)).toBe(0);
@@ -377,7 +348,7 @@ describe('duplicate delivery', () => {
     const { result, server } = await traced(async () => [await run(ev, policy()), await run(ev, policy()), await run(ev, policy())]);
     expect(result.map((s) => s.records[0]?.action)).toEqual(['reencrypted', 'compliant', 'compliant']);
     expect(count(server, 'CopyObject k.txt')).toBe(1);
-    expect(server.slice(4)).toEqual(['HeadObject k.txt', 'HeadObject k.txt']);
+    expect(server.slice(3)).toEqual(['HeadObject k.txt', 'HeadObject k.txt']); // HEAD, ACL, copy; then one HEAD each
     expect((await c.get('k.txt')).content.toString()).toBe('once');
   });
 
@@ -492,12 +463,12 @@ describe('object keys', () => {
       // Found at once under its own name: no decoded retry.
       expect([k, server.filter((s) => s.endsWith(` ${k}`))]).toEqual([
         k,
-        [`HeadObject ${k}`, `GetObjectAcl ${k}`, `CopyObject ${k}`, `HeadObject ${k}`],
+        [`HeadObject ${k}`, `GetObjectAcl ${k}`, `CopyObject ${k}`],
       ]);
       expect((await sseOf(c, k))[0]).toBe('AES256');
       expect((await c.get(k)).content.toString()).toBe(`data ${k}`);
     }
-    expect(server).toHaveLength(keys.length * 4);
+    expect(server).toHaveLength(keys.length * 3);
   });
 
   it('a URL-encoded key is retried once decoded and re-encrypted; one that exists in neither form is not-found', async () => {
@@ -520,7 +491,6 @@ describe('object keys', () => {
         `HeadObject ${real}`,
         `GetObjectAcl ${real}`,
         `CopyObject ${real}`,
-        `HeadObject ${real}`,
       ]);
       expect((await sseOf(c, real))[0]).toBe('AES256');
     }
@@ -737,7 +707,7 @@ describe('logging', () => {
       if (r.reason !== 'not-found') expect(r.requestIds.length).toBeGreaterThan(0);
     }
     expect(decisions[0]).toMatchObject({ bytes: 5 });
-    expect((decisions[0] as LogLine).requestIds).toHaveLength(3); // HEAD, copy, verifying HEAD
+    expect((decisions[0] as LogLine).requestIds).toHaveLength(2); // HEAD, copy (verified from its answer)
   });
 
   it('no credential (secret, STS token) appears in log lines or the summary, on success or on a 403 that echoes what was signed', async () => {
@@ -820,7 +790,7 @@ describe('exact compliance with a KMS alias', () => {
       ['plain.txt', 'reencrypted', 'unencrypted'],
     ]);
     expect(d.calls()).toBe(1); // resolved once per event
-    const copies = seen.filter((r) => r.bucket === 'kms-exact' && opOf(r) === 'CopyObject');
+    const copies = seen.filter((r) => r.bucket === 'kms-exact' && ossOperationOf(r) === 'CopyObject');
     expect(copies).toHaveLength(3);
     for (const copy of copies) {
       // The key id OSS reports, not the alias, is what the copy asks for.
@@ -873,7 +843,7 @@ describe('exact compliance with a KMS alias', () => {
         return await run(multiRecord('kms-alias-disabled', ['k.txt', 'k.txt']), d.policy, { resolveKeyId: d.resolveKeyId });
       } catch (e) {
         // Whatever escapes, no copy may have been sent with an unusable key.
-        expect(seen.some((r) => r.bucket === 'kms-alias-disabled' && opOf(r) === 'CopyObject')).toBe(false);
+        expect(seen.some((r) => r.bucket === 'kms-alias-disabled' && ossOperationOf(r) === 'CopyObject')).toBe(false);
         throw e;
       }
     });

@@ -453,8 +453,8 @@ describe('object function under 10% mixed faults, at-least-once delivery', () =>
 });
 
 describe('an overwrite racing the verification', () => {
-  // An overwrite landing between the copy and its verifying HEAD is someone else's newer
-  // object, not a failed copy: it is decided again (and its own event is not mistaken for ours).
+  // An overwrite landing right after our copy is someone else's newer object, not a failed copy:
+  // it is kept, and encrypted when its own event arrives (not mistaken for ours).
   it('the overwrite is encrypted when its own event arrives', async () => {
     const bucket = 'rel-verify-race';
     const key = 'raced';
@@ -479,14 +479,15 @@ describe('an overwrite racing the verification', () => {
     const deps = { oss: s.faulty, policy, log: memoryLogger() };
     const first = await handleObjectEvent({ events: [puts[0]] }, deps);
     await overwrite;
-    // The first run sees the newer object after its copy and decides again on it.
+    // The first run re-encrypted the object it saw; the newer one is left to its own event.
     expect(first.records[0]).toMatchObject({ action: 'reencrypted' });
     expect(puts).toHaveLength(2);
     const second = await handleObjectEvent({ events: [puts[1]] }, deps);
     const now = (await snapshot(s, bucket)).get(key) as Snapshot;
     expect([now.md5, now.userMeta.version]).toEqual([createHash('md5').update(newer).digest('hex'), '2']);
-    // The overwrite's own event is looked at (not mistaken for our copy) and finds it compliant.
-    expect({ action: second.records[0]?.action, sse: now.sse }).toEqual({ action: 'compliant', sse: { algorithm: 'AES256' } });
+    // The overwrite's own event is looked at (not mistaken for our copy) and encrypts it: the first
+    // run verified its copy from the copy's answer and so did not see the overwrite (issue 13).
+    expect({ action: second.records[0]?.action, sse: now.sse }).toEqual({ action: 'reencrypted', sse: { algorithm: 'AES256' } });
   });
 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Reply } from '../../shared/oss/failures';
 import { asSent } from '../../shared/oss/port';
-import { parseHead, parseListObjects } from '../../shared/oss/responses';
+import { parseHead, parseListObjects, writeResult } from '../../shared/oss/responses';
 
 const reply = (headers: Record<string, string>, body = ''): Reply => ({ status: 200, headers, body: Buffer.from(body, 'utf8') });
 
@@ -25,6 +25,28 @@ describe('parseHead', () => {
   it('an SSE algorithm the code does not know is left out (the policy then re-encrypts)', () => {
     expect(parseHead('b', 'k', reply({ etag: '"E"', 'x-oss-server-side-encryption': 'ROT13' })).sse).toBeUndefined();
     expect(parseHead('b', 'k', reply({ etag: '"E"', 'x-oss-server-side-encryption': 'SM4' })).sse).toEqual({ algorithm: 'SM4' });
+  });
+});
+
+describe('writeResult', () => {
+  it('a copy’s answer: ETag, version, source version, CRC-64 and encryption as the headers give them', () => {
+    const r = reply({
+      'x-oss-version-id': 'v2',
+      'x-oss-copy-source-version-id': 'v1',
+      'x-oss-hash-crc64ecma': '1234',
+      'x-oss-server-side-encryption': 'KMS',
+      'x-oss-server-side-encryption-key-id': 'key-1',
+      'x-oss-server-side-data-encryption': 'SM4',
+    });
+    expect(writeResult('"E"', { ...r, requestId: 'R' })).toEqual({
+      etag: '"E"',
+      versionId: 'v2',
+      sourceVersionId: 'v1',
+      crc64: '1234',
+      sse: { algorithm: 'KMS', keyId: 'key-1', dataEncryption: 'SM4' },
+      requestId: 'R',
+    });
+    expect(writeResult('"E"', reply({}))).toEqual({ etag: '"E"' });
   });
 });
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ObjectHead } from '../../shared/oss/port';
 import { bucketSelected, decideBucketRule, decideObject, policyFromConfig, sseRequestHeaders, type Policy } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
+import { answerVerdict, VerificationSampler } from '../../shared/reencrypt';
 
 const policy = (env: Record<string, string> = {}): Policy => policyFromConfig(loadConfig(env));
 
@@ -130,5 +131,38 @@ describe('sseRequestHeaders', () => {
       'x-oss-server-side-data-encryption': 'SM4',
     });
     expect(sseRequestHeaders({ algorithm: 'KMS' })).toEqual({ 'x-oss-server-side-encryption': 'KMS' });
+  });
+});
+
+describe('answerVerdict: what a copy’s own answer proves', () => {
+  const aes = policy();
+  const kms = policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'key-1' });
+  const before = head({ crc64: '42' });
+  it('the demanded encryption and the source’s CRC-64: verified by the answer', () => {
+    expect(answerVerdict(aes, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'AES256' } }, undefined)).toBe('answer');
+    expect(answerVerdict(kms, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'KMS', keyId: 'key-1' } }, undefined)).toBe('answer');
+  });
+  it('a field lacking (CRC-64, the KMS key id, the source’s CRC-64): partial, for the HEAD sample', () => {
+    expect(answerVerdict(aes, before, { etag: '"E"', sse: { algorithm: 'AES256' } }, undefined)).toBe('partial');
+    expect(answerVerdict(kms, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'KMS' } }, undefined)).toBe('partial');
+    expect(answerVerdict(aes, head(), { etag: '"E"', crc64: '42', sse: { algorithm: 'AES256' } }, undefined)).toBe('partial');
+  });
+  it('anything that disagrees, no encryption, no answer, or no new version in a versioned bucket: a HEAD', () => {
+    expect(answerVerdict(aes, before, { etag: '"E"', crc64: '43', sse: { algorithm: 'AES256' } }, undefined)).toBe('needs-head');
+    expect(answerVerdict(aes, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'SM4' } }, undefined)).toBe('needs-head');
+    expect(answerVerdict(aes, before, { etag: '"E"', crc64: '42' }, undefined)).toBe('needs-head');
+    expect(answerVerdict(kms, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'KMS', keyId: 'other' } }, undefined)).toBe('needs-head');
+    expect(answerVerdict(aes, before, {}, undefined)).toBe('needs-head');
+    expect(answerVerdict(aes, head({ crc64: '42', versionId: 'v1' }), { etag: '"E"', crc64: '42', sse: { algorithm: 'AES256' } }, undefined)).toBe(
+      'needs-head',
+    );
+  });
+});
+
+describe('VerificationSampler', () => {
+  it('takes the first and then every n-th', () => {
+    const s = new VerificationSampler(3);
+    expect(Array.from({ length: 7 }, () => s.takeSample())).toEqual([true, false, false, true, false, false, true]);
+    expect(() => new VerificationSampler(0)).toThrow(RangeError);
   });
 });
