@@ -15,7 +15,7 @@ import {
   type SseSpec,
   type WriteResult,
 } from './port';
-import { child, children, parseXml, requireText, text } from './xml';
+import { child, children, parseXml, plainLeafText, requireText, text } from './xml';
 
 export function versionQuery(versionId: string | undefined): Record<string, string> {
   return versionId === undefined ? {} : { versionId };
@@ -104,13 +104,18 @@ export function parseHead(bucket: string, key: string, r: Reply): ObjectHead {
 
 /** The ETag of a copy / part copy / completion: the result document's, else the header. */
 export function resultEtag(op: string, r: Reply, root: string): string {
-  const etag = text(child(parseXml(r.body), root), 'ETag') ?? header(r.headers, 'etag');
+  const body = r.body.toString('utf8');
+  const etag = plainLeafText(body, [root, 'ETag']) ?? text(child(parseXml(body), root), 'ETag') ?? header(r.headers, 'etag');
   if (etag === undefined) throw new Error(`OSS ${op}: the response has no ETag`);
   return etag;
 }
 
 export function parseObjectAcl(r: Reply): string {
-  return requireText(child(child(parseXml(r.body), 'AccessControlPolicy'), 'AccessControlList'), 'Grant', 'GetObjectAcl');
+  const body = r.body.toString('utf8');
+  return (
+    plainLeafText(body, ['AccessControlPolicy', 'AccessControlList', 'Grant']) ??
+    requireText(child(child(parseXml(body), 'AccessControlPolicy'), 'AccessControlList'), 'Grant', 'GetObjectAcl')
+  );
 }
 
 export function parseTagging(r: Reply): Array<[string, string]> {

@@ -50,3 +50,59 @@ export function requireText(node: unknown, name: string, what: string): string {
   if (v === undefined) throw new Error(`OSS ${what}: the response has no <${name}>`);
   return v;
 }
+
+const TAG_RE = /<(\/?)([^\s/>]+)([^>]*)>/g;
+/** An ampersand that does not start one of XML's five named entities. */
+const OTHER_REFERENCE_RE = /&(?!(?:quot|amp|apos|lt|gt);)/;
+const NAMED_ENTITY_RE = /&(quot|amp|apos|lt|gt);/g;
+const NAMED_ENTITIES: Record<string, string> = { quot: '"', amp: '&', apos: "'", lt: '<', gt: '>' };
+
+/**
+ * The text of the leaf element at `path` (root first) in a plain document — no references but
+ * the five named entities (`&quot;` around an ETag, say), no CDATA, comments, doctype,
+ * processing instructions past the declaration, or attributes — read without building the tree (a small answer such as CopyObjectResult costs
+ * far less this way than through the parser). Undefined when the document is not that plain, or
+ * the element is missing, repeated or not a leaf: the caller then parses it with parseXml, whose
+ * reading of a plain document this matches (the text as written, '' for an empty element).
+ */
+export function plainLeafText(xml: string, path: readonly string[]): string | undefined {
+  if (OTHER_REFERENCE_RE.test(xml) || xml.includes('<!')) return undefined;
+  let from = 0;
+  if (xml.startsWith('<?xml')) {
+    from = xml.indexOf('?>') + 2;
+    if (from < 2) return undefined;
+  }
+  if (xml.includes('<?', from)) return undefined;
+  const open: string[] = [];
+  let found: string | undefined;
+  let textStart = -1;
+  TAG_RE.lastIndex = from;
+  for (let m = TAG_RE.exec(xml); m !== null; m = TAG_RE.exec(xml)) {
+    const [tag, closing, name, rest] = m as unknown as [string, string, string, string];
+    const selfClosing = rest === '/';
+    if (rest !== '' && !selfClosing && rest.trim() !== '') return undefined; // attributes
+    if (closing) {
+      if (open.pop() !== name) return undefined; // not well-formed: let the parser say so
+      if (textStart >= 0 && open.length === path.length - 1) {
+        const inner = xml.slice(textStart, m.index);
+        if (inner.includes('<')) return undefined; // not a leaf
+        if (found !== undefined) return undefined; // repeated
+        found = inner;
+        textStart = -1;
+      }
+      continue;
+    }
+    const atPath = open.length === path.length - 1 && name === path[open.length] && open.every((o, i) => o === path[i]);
+    if (selfClosing) {
+      if (atPath) {
+        if (found !== undefined) return undefined;
+        found = '';
+      }
+      continue;
+    }
+    open.push(name);
+    if (atPath) textStart = m.index + tag.length;
+  }
+  if (open.length !== 0 || found === undefined) return undefined;
+  return found.includes('&') ? found.replace(NAMED_ENTITY_RE, (_, name: string) => NAMED_ENTITIES[name] as string) : found;
+}

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Reply } from '../../shared/oss/failures';
 import { asSent } from '../../shared/oss/port';
 import { parseHead, parseListObjects, writeResult } from '../../shared/oss/responses';
+import { child, parseXml, plainLeafText, text } from '../../shared/oss/xml';
 
 const reply = (headers: Record<string, string>, body = ''): Reply => ({ status: 200, headers, body: Buffer.from(body, 'utf8') });
 
@@ -63,5 +64,52 @@ describe('parseListObjects', () => {
       ['c', { unrecognised: 'Glacier' }, { unrecognised: 'Hologram' }],
       ['d', 'Standard', 'Normal'],
     ]);
+  });
+});
+
+describe('plainLeafText: the parser’s reading of a plain document, without the parser', () => {
+  const viaParser = (xml: string, path: readonly string[]): string | undefined => {
+    let node: unknown = parseXml(xml);
+    for (const name of path.slice(0, -1)) node = child(node, name);
+    return text(node, path[path.length - 1] as string);
+  };
+  const copyResult =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult><ETag>"5B3C1A2E053D763E1B002CC607C5A0FE"</ETag><LastModified>2024-01-01T00:00:00.000Z</LastModified></CopyObjectResult>';
+  const acl =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy><Owner><ID>1</ID><DisplayName>1</DisplayName></Owner><AccessControlList><Grant>public-read</Grant></AccessControlList></AccessControlPolicy>';
+  it('reads the answers oss-sse reads most: CopyObjectResult’s ETag, an object ACL’s Grant', () => {
+    expect(plainLeafText(copyResult, ['CopyObjectResult', 'ETag'])).toBe('"5B3C1A2E053D763E1B002CC607C5A0FE"');
+    expect(plainLeafText(acl, ['AccessControlPolicy', 'AccessControlList', 'Grant'])).toBe('public-read');
+  });
+  it('gives the parser’s answer wherever it gives one, and leaves everything unusual to the parser', () => {
+    const docs: Array<[string, string[]]> = [
+      [copyResult, ['CopyObjectResult', 'ETag']],
+      [copyResult, ['Other', 'ETag']],
+      [copyResult, ['CopyObjectResult', 'Missing']],
+      [acl, ['AccessControlPolicy', 'Owner', 'ID']],
+      [acl, ['AccessControlPolicy', 'AccessControlList']], // not a leaf
+      ['<R><E> spaced </E></R>', ['R', 'E']],
+      ['<R><E></E></R>', ['R', 'E']],
+      ['<R><E/></R>', ['R', 'E']],
+      ['<R><E>a</E><E>b</E></R>', ['R', 'E']], // repeated
+      ['<R><E>a &amp; b &quot;c&quot; &lt;&gt;&apos;</E></R>', ['R', 'E']], // the named entities
+      ['<R><E>a &#38; b</E></R>', ['R', 'E']], // a character reference
+      ['<R><E><![CDATA[x<y]]></E></R>', ['R', 'E']],
+      ['<R><!-- c --><E>x</E></R>', ['R', 'E']],
+      ['<R><E a="1">x</E></R>', ['R', 'E']], // an attribute
+      ['<R><X><E>deep</E></X><E>top</E></R>', ['R', 'E']],
+      ['<R\n><E\n>x</E\n></R>', ['R', 'E']],
+      ['<R><E>x</F></R>', ['R', 'E']], // not well-formed
+      ['<?xml version="1.0"?><?pi x?><R><E>x</E></R>', ['R', 'E']],
+    ];
+    for (const [xml, path] of docs) {
+      const fast = plainLeafText(xml, path);
+      if (fast !== undefined) expect([xml, fast]).toEqual([xml, viaParser(xml, path)]);
+    }
+    expect(plainLeafText('<R><E>&quot;ETAG&quot; &amp;</E></R>', ['R', 'E'])).toBe('"ETAG" &');
+    expect(plainLeafText('<R><E>a &#38; b</E></R>', ['R', 'E'])).toBeUndefined();
+    expect(plainLeafText('<R><E>a</E><E>b</E></R>', ['R', 'E'])).toBeUndefined();
+    expect(plainLeafText('<R><E a="1">x</E></R>', ['R', 'E'])).toBeUndefined();
+    expect(plainLeafText('<R><X><E>deep</E></X><E>top</E></R>', ['R', 'E'])).toBe('top');
   });
 });
