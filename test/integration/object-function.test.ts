@@ -461,10 +461,7 @@ describe('object keys', () => {
     expect(result.records.map((r) => [r.key, r.action])).toEqual(keys.map((k) => [k, 'reencrypted']));
     for (const k of keys) {
       // Found at once under its own name: no decoded retry.
-      expect([k, server.filter((s) => s.endsWith(` ${k}`))]).toEqual([
-        k,
-        [`HeadObject ${k}`, `GetObjectAcl ${k}`, `CopyObject ${k}`],
-      ]);
+      expect([k, server.filter((s) => s.endsWith(` ${k}`))]).toEqual([k, [`HeadObject ${k}`, `GetObjectAcl ${k}`, `CopyObject ${k}`]]);
       expect((await sseOf(c, k))[0]).toBe('AES256');
       expect((await c.get(k)).content.toString()).toBe(`data ${k}`);
     }

@@ -42,12 +42,18 @@ async function bucketWith(name: string, plaintext: number, encrypted: number): P
   for (let i = 0; i < plaintext; i++) {
     puts.push(c.put(`p/${i}`, Buffer.from(`plain ${i}`), { meta: { n: String(i) }, headers: { 'x-oss-object-acl': 'public-read' } }));
   }
-  for (let i = 0; i < encrypted; i++) puts.push(c.put(`e/${i}`, Buffer.from(`enc ${i}`), { headers: { 'x-oss-server-side-encryption': 'AES256' } }));
+  for (let i = 0; i < encrypted; i++)
+    puts.push(c.put(`e/${i}`, Buffer.from(`enc ${i}`), { headers: { 'x-oss-server-side-encryption': 'AES256' } }));
   await Promise.all(puts);
   return c;
 }
 
-function backfill(bucket: string, items: AsyncIterable<WorkItem>, oss: OssPort = stack.oss, verifySampleEvery?: number): Promise<BackfillReport> {
+function backfill(
+  bucket: string,
+  items: AsyncIterable<WorkItem>,
+  oss: OssPort = stack.oss,
+  verifySampleEvery?: number,
+): Promise<BackfillReport> {
   return runBackfill({
     bucket,
     items,
@@ -107,8 +113,16 @@ describe('listing mode', () => {
 });
 
 describe('inventory mode', () => {
-  async function inventoryRun(bucket: string, objects: InventoryObject[]): Promise<{ report: BackfillReport; ops: Record<string, number>; changed: number }> {
-    const manifestKey = await writeInventoryReport(stack.t.client(), { destBucket: REPORTS, prefix: bucket, sourceBucket: bucket, objects });
+  async function inventoryRun(
+    bucket: string,
+    objects: InventoryObject[],
+  ): Promise<{ report: BackfillReport; ops: Record<string, number>; changed: number }> {
+    const manifestKey = await writeInventoryReport(stack.t.client(), {
+      destBucket: REPORTS,
+      prefix: bucket,
+      sourceBucket: bucket,
+      objects,
+    });
     const source = ossInventorySource(stack.oss);
     let changed = 0;
     const { result, ops } = await countedOps(async () => {
@@ -180,7 +194,9 @@ describe('the object function', () => {
     const c = stack.t.client({ bucket: 'rpo-fn' });
     await c.putBucket('rpo-fn');
     const plainEvent = await uploadEvent(() => c.put('plain.txt', Buffer.from('plain'), { headers: { 'x-oss-object-acl': 'private' } }));
-    const encEvent = await uploadEvent(() => c.put('enc.txt', Buffer.from('enc'), { headers: { 'x-oss-server-side-encryption': 'AES256' } }));
+    const encEvent = await uploadEvent(() =>
+      c.put('enc.txt', Buffer.from('enc'), { headers: { 'x-oss-server-side-encryption': 'AES256' } }),
+    );
     const deps = { oss: stack.oss, policy, log: memoryLogger() };
     const plain = await countedOps(() => handleObjectEvent(plainEvent, deps));
     expect(plain.result.records[0]).toMatchObject({ action: 'reencrypted', verifiedBy: 'answer' });

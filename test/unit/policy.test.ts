@@ -151,11 +151,13 @@ describe('answerVerdict: what a copy’s own answer proves', () => {
     expect(answerVerdict(aes, before, { etag: '"E"', crc64: '43', sse: { algorithm: 'AES256' } }, undefined)).toBe('needs-head');
     expect(answerVerdict(aes, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'SM4' } }, undefined)).toBe('needs-head');
     expect(answerVerdict(aes, before, { etag: '"E"', crc64: '42' }, undefined)).toBe('needs-head');
-    expect(answerVerdict(kms, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'KMS', keyId: 'other' } }, undefined)).toBe('needs-head');
-    expect(answerVerdict(aes, before, {}, undefined)).toBe('needs-head');
-    expect(answerVerdict(aes, head({ crc64: '42', versionId: 'v1' }), { etag: '"E"', crc64: '42', sse: { algorithm: 'AES256' } }, undefined)).toBe(
+    expect(answerVerdict(kms, before, { etag: '"E"', crc64: '42', sse: { algorithm: 'KMS', keyId: 'other' } }, undefined)).toBe(
       'needs-head',
     );
+    expect(answerVerdict(aes, before, {}, undefined)).toBe('needs-head');
+    expect(
+      answerVerdict(aes, head({ crc64: '42', versionId: 'v1' }), { etag: '"E"', crc64: '42', sse: { algorithm: 'AES256' } }, undefined),
+    ).toBe('needs-head');
   });
 });
 
