@@ -48,8 +48,11 @@ export function writeResult(etag: string, r: Reply): WriteResult {
 function parseSse(h: Reply['headers']): SseSpec | undefined {
   const algorithm = header(h, 'x-oss-server-side-encryption');
   if (algorithm === undefined || !isSseAlgorithm(algorithm)) return undefined;
-  const keyId = header(h, 'x-oss-server-side-encryption-key-id');
-  const dataEncryption = header(h, 'x-oss-server-side-data-encryption');
+  return sseSpec(algorithm, header(h, 'x-oss-server-side-encryption-key-id'), header(h, 'x-oss-server-side-data-encryption'));
+}
+
+/** An SseSpec from the values OSS sent (an empty key id is none; a data encryption other than SM4 is left out). */
+function sseSpec(algorithm: SseSpec['algorithm'], keyId: string | undefined, dataEncryption: string | undefined): SseSpec {
   return {
     algorithm,
     ...(keyId ? { keyId } : {}),
@@ -157,13 +160,7 @@ export function parseBucketEncryption(r: Reply): SseSpec {
   if (!isSseAlgorithm(algorithm)) {
     throw new Error(`OSS GetBucketEncryption: unknown SSEAlgorithm ${JSON.stringify(algorithm)}`);
   }
-  const keyId = text(rule, 'KMSMasterKeyID');
-  const dataEncryption = text(rule, 'KMSDataEncryption');
-  return {
-    algorithm,
-    ...(keyId ? { keyId } : {}),
-    ...(dataEncryption === 'SM4' ? { dataEncryption: 'SM4' as const } : {}),
-  };
+  return sseSpec(algorithm, text(rule, 'KMSMasterKeyID'), text(rule, 'KMSDataEncryption'));
 }
 
 export function parseVersioning(r: Reply): 'Enabled' | 'Suspended' | undefined {
