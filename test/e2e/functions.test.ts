@@ -18,6 +18,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { crc64 } from '../../shared/crc64';
 import type { FunctionRuntime } from '../../local/runtime';
 import { FUNCTION_NAMES, startLocalStack, type LocalStack } from '../../local/stack';
+import { objectTriggerMatches } from '../../shared/triggers';
 
 const root = join(__dirname, '..', '..');
 const functionsDir = join(root, 'dist', 'functions');
@@ -57,6 +58,9 @@ interface UserClient {
   getObjectTagging(key: string): Promise<{ tag: Record<string, string> }>;
   getBucketEncryption(bucket: string): Promise<{ encryption: BucketRule }>;
   deleteBucketEncryption(bucket: string): Promise<unknown>;
+  putBucketVersioning(bucket: string, status: 'Enabled'): Promise<unknown>;
+  getBucketVersions(query: Record<string, string>): Promise<{ objects?: Array<{ name: string; versionId: string }> }>;
+  listUploads(query: Record<string, string>): Promise<{ uploads?: Array<{ name: string }> }>;
 }
 
 // --- stacks -----------------------------------------------------------------------------
@@ -516,5 +520,176 @@ describe('logs', () => {
     // Every line of every stack this file started so far (KMS and cold-start failures included).
     const leaks = allLines.filter((l) => l.includes(ACCESS_KEY_SECRET) || l.includes(STS_PREFIX));
     expect(leaks).toEqual([]);
+  });
+});
+
+// --- every action of the generated policies -----------------------------------------------
+// The functions run under their generated RAM policies (local/stack.ts); these scenarios reach
+// the actions the ones above do not: object versions (read and deleted by version), ListBuckets,
+// and AbortMultipartUpload. scripts/ram-mutation.ts removes each action in turn and expects a
+// scenario of this file or backfill.test.ts to fail with AccessDenied (docs/ram.md).
+
+/** A versioned bucket without a rule, holding a tagged plaintext object copied in one CopyObject and one above the multipart threshold. */
+async function versionedPlaintext(
+  h: Harness,
+  bucket: string,
+): Promise<{ c: UserClient; versions: Record<string, string>; events: unknown[] }> {
+  h.stack.triggers.object = false;
+  const c = await h.plainBucket(bucket);
+  const versions: Record<string, string> = {};
+  const events = pausedObjectEvents(h, bucket);
+  try {
+    await c.putBucketVersioning(bucket, 'Enabled');
+    for (const [key, size] of [
+      ['small.txt', 1024],
+      ['large.bin', 250 * 1024],
+    ] as const) {
+      const put = await c.put(key, Buffer.alloc(size, key), { headers: { 'x-oss-tagging': 'team=finance' } });
+      versions[key] = put.res.headers['x-oss-version-id'] as string;
+    }
+  } finally {
+    h.stack.triggers.object = true;
+  }
+  return { c, versions, events };
+}
+
+/** The object events OSS emits for `bucket` from now on (what the paused trigger did not deliver), as the trigger would deliver them. */
+function pausedObjectEvents(h: Harness, bucket: string): unknown[] {
+  const events: unknown[] = [];
+  h.stack.oss.events.on('object', (event) => {
+    for (const r of event.events) if (r.oss.bucket.name === bucket && objectTriggerMatches(r.eventName)) events.push(r);
+  });
+  return events;
+}
+
+/** The plaintext versions are gone, every version left is encrypted, the tags came along. */
+async function expectOnlyEncryptedVersions(c: UserClient, versions: Record<string, string>): Promise<void> {
+  const left = (await c.getBucketVersions({})).objects ?? [];
+  expect(left.map((v) => v.name).sort()).toEqual(['large.bin', 'small.txt']);
+  for (const v of left) expect(v.versionId).not.toBe(versions[v.name]);
+  for (const key of Object.keys(versions)) {
+    expect((await c.head(key)).res.headers['x-oss-server-side-encryption']).toBe('AES256');
+    expect((await c.getObjectTagging(key)).tag).toEqual({ team: 'finance' });
+  }
+}
+
+const DELETE_PLAINTEXT = { DELETE_PLAINTEXT_VERSIONS: 'true', MULTIPART_THRESHOLD_BYTES: '102400', PART_SIZE_BYTES: '102400' };
+
+describe('versioned buckets, every function under its own policy', () => {
+  it('object-encryption: copies each uploaded plaintext version (one copy, one multipart) and deletes exactly it', async () => {
+    const h = await startStack(DELETE_PLAINTEXT);
+    const { c, versions, events } = await versionedPlaintext(h, 'versioned-object-bucket');
+    // The uploads happened with the trigger paused: deliver their events now, as OSS would have.
+    expect(events).toHaveLength(2);
+    await h.runtime.invoke('object-encryption', { events });
+    await h.stack.idle();
+    await expectOnlyEncryptedVersions(c, versions);
+    expect(h.runtime.failures()).toEqual([]);
+  });
+
+  it('bucket-encryption with { allBuckets: true }: lists the buckets, sets the rule, re-encrypts what predates it by version', async () => {
+    const h = await startStack(DELETE_PLAINTEXT);
+    const { c, versions } = await versionedPlaintext(h, 'versioned-rule-bucket');
+    const result = await h.runtime.invoke('bucket-encryption', { allBuckets: true });
+    expect(result).toMatchObject({
+      buckets: expect.arrayContaining([expect.objectContaining({ bucket: 'versioned-rule-bucket', action: 'set' })]),
+    });
+    await h.stack.idle();
+    await expectOnlyEncryptedVersions(c, versions);
+  });
+
+  it('backfill: re-encrypts a versioned bucket and deletes the plaintext versions', async () => {
+    const h = await startStack(DELETE_PLAINTEXT);
+    const { c, versions } = await versionedPlaintext(h, 'versioned-backfill-bucket');
+    const result = await h.runtime.invoke('backfill', { bucket: 'versioned-backfill-bucket', shards: 1 });
+    expect(result).toMatchObject({ status: 'job-done' });
+    await h.stack.idle();
+    await expectOnlyEncryptedVersions(c, versions);
+  });
+});
+
+describe('a multipart copy that fails is aborted, whichever function ran it', () => {
+  /** COMPLIANCE=exact re-encrypts an SSE-KMS object; its key disabled after the upload makes UploadPartCopy fail (409 KeyDisabled). */
+  async function undecryptable(h: Harness, bucket: string): Promise<{ c: UserClient; events: unknown[] }> {
+    h.stack.triggers.object = false;
+    const c = await h.plainBucket(bucket);
+    const events = pausedObjectEvents(h, bucket);
+    try {
+      await c.put('large.bin', Buffer.alloc(250 * 1024, 7), { headers: { 'x-oss-server-side-encryption': 'KMS' } });
+    } finally {
+      h.stack.triggers.object = true;
+    }
+    h.stack.kms.keys.disableKey(DEFAULT_ALIAS);
+    return { c, events };
+  }
+  const EXACT = { COMPLIANCE: 'exact', MULTIPART_THRESHOLD_BYTES: '102400', PART_SIZE_BYTES: '102400' };
+
+  it.each([
+    ['object-encryption', (_bucket: string, events: unknown[]) => ({ events })],
+    ['bucket-encryption', (bucket: string) => ({ bucket })],
+    ['backfill', (bucket: string) => ({ bucket, shards: 1 })],
+  ] as const)('%s leaves no multipart upload behind', async (fn, event) => {
+    const h = await startStack(EXACT);
+    const bucket = `abort-${fn}`;
+    const { c, events } = await undecryptable(h, bucket);
+    // The function reports the failure (a permanent one) or throws it; either way nothing may be left.
+    await h.runtime.invoke(fn, event(bucket, events)).catch(() => undefined);
+    await h.stack.idle();
+    // The copy was tried (an upload was initiated) and failed on the disabled key ...
+    expect(h.lines.some((l) => l.startsWith(`POST ${bucket}.oss-${REGION}.aliyuncs.com/large.bin 200`))).toBe(true);
+    expect(h.lines.some((l) => l.startsWith(`PUT ${bucket}.oss-${REGION}.aliyuncs.com/large.bin 409`))).toBe(true);
+    // ... and aborted.
+    expect((await c.listUploads({})).uploads ?? []).toEqual([]);
+  });
+});
+
+describe('SSE-KMS, every function under its own policy', () => {
+  it.each([
+    ['bucket-encryption', (bucket: string) => ({ bucket })],
+    ['backfill', (bucket: string) => ({ bucket, shards: 1 })],
+  ] as const)('%s re-encrypts what a bucket held before under the KMS key (one copy, one multipart)', async (fn, event) => {
+    const h = await startStack({
+      SSE_ALGORITHM: 'KMS',
+      KMS_KEY_ID: DEFAULT_ALIAS,
+      MULTIPART_THRESHOLD_BYTES: '102400',
+      PART_SIZE_BYTES: '102400',
+    });
+    const bucket = `kms-${fn}`;
+    h.stack.triggers.object = false;
+    const c = await h.plainBucket(bucket);
+    try {
+      await c.put('small.txt', Buffer.alloc(1024, 1));
+      await c.put('large.bin', Buffer.alloc(250 * 1024, 2));
+    } finally {
+      h.stack.triggers.object = true;
+    }
+    await h.runtime.invoke(fn, event(bucket));
+    await h.stack.idle();
+    const keyId = aliasKeyId(h.stack, DEFAULT_ALIAS);
+    for (const key of ['small.txt', 'large.bin']) {
+      const head = (await c.head(key)).res.headers;
+      expect(head['x-oss-server-side-encryption']).toBe('KMS');
+      expect(head['x-oss-server-side-encryption-key-id']).toBe(keyId);
+    }
+    expect(h.runtime.failures()).toEqual([]);
+  });
+});
+
+describe('the backfill fans out through FC', () => {
+  it('with shards: 2, starts the second shard by invoking itself (fc:InvokeFunction on its own name) and encrypts every object', async () => {
+    const h = await startStack();
+    h.stack.triggers.object = false;
+    const c = await h.plainBucket('fan-out-bucket');
+    const keys = Array.from({ length: 40 }, (_, i) => `k/${String(i).padStart(3, '0')}`);
+    try {
+      for (const key of keys) await c.put(key, Buffer.from(key));
+    } finally {
+      h.stack.triggers.object = true;
+    }
+    await h.runtime.invoke('backfill', { bucket: 'fan-out-bucket', shards: 2 });
+    await h.stack.idle();
+    expect(h.lines.filter((l) => /^FC POST oss-sse-backfill 202 /.test(l)).length).toBeGreaterThanOrEqual(1);
+    for (const key of keys) expect((await c.head(key)).res.headers['x-oss-server-side-encryption']).toBe('AES256');
+    expect(h.runtime.failures()).toEqual([]);
   });
 });
