@@ -5,6 +5,7 @@ import type { OssRequest } from '../../shared/signing';
 import { ossAccesses, ossApiOf } from '../../local/oss/ram';
 import * as bucketApi from '../../local/oss/bucket';
 import * as objectApi from '../../local/oss/object';
+import * as inventoryApi from '../../local/oss/inventory';
 import * as listApi from '../../local/oss/list';
 import * as multipartApi from '../../local/oss/multipart';
 
@@ -42,7 +43,7 @@ describe('ossAccesses', () => {
   });
 
   it('every handler the router can return has a row, and every row an action', () => {
-    const handlers = [bucketApi, objectApi, listApi, multipartApi].flatMap((m) => Object.values(m).filter((v) => typeof v === 'function'));
+    const handlers = [bucketApi, inventoryApi, objectApi, listApi, multipartApi].flatMap((m) => Object.values(m).filter((v) => typeof v === 'function'));
     const apis = handlers.map((h) => ossApiOf(h)).filter((a): a is OssApiName => a !== undefined);
     expect(new Set(apis)).toEqual(new Set(Object.keys(OSS_OP_RAM)));
     for (const row of Object.values(OSS_OP_RAM)) expect(row.actions.length).toBeGreaterThan(0);
