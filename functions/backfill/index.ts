@@ -1,5 +1,6 @@
 /** Backfill function: invoked by hand (or by itself to continue) → re-encrypt a bucket's existing objects, sharded and resumable. */
 import { backfillInvocation } from '../../shared/backfill/invocation';
+import { isPing, pingAnswer } from '../../shared/events/ping';
 import { functionSetup, type FcContext } from '../../shared/fc';
 import { createFcInvoker } from '../../shared/fc-invoke';
 
@@ -10,6 +11,7 @@ if (!stateBucket) throw new Error('Invalid configuration: STATE_BUCKET must name
 const state = { bucket: stateBucket, prefix: setup.config.STATE_PREFIX };
 
 export async function handler(event: Buffer, context: FcContext) {
+  if (isPing(event)) return pingAnswer(context.function.name, setup.config);
   const { oss, log, deadline, resolveKmsKey } = setup.deps(context);
   const invoker = createFcInvoker({
     ...(setup.config.FC_ENDPOINT ? { endpoint: setup.config.FC_ENDPOINT } : {}),

@@ -1,5 +1,5 @@
 /** Object function: OSS trigger or EventBridge object events → re-encrypt what is not encrypted as the policy demands. */
-import { decodeEvent, EventValidationError } from '../../shared/events';
+import { decodeEvent, EventValidationError, isPing, pingAnswer } from '../../shared/events';
 import { functionSetup, type FcContext } from '../../shared/fc';
 import { handleObjectEvent } from '../../shared/object-encryption';
 
@@ -9,6 +9,7 @@ const setup = functionSetup(process.env);
 const keyNeedsResolving = /^(alias\/|acs:kms:)/.test(setup.policy.target.keyId ?? '');
 
 export async function handler(event: Buffer, context: FcContext) {
+  if (isPing(event)) return pingAnswer(context.function.name, setup.config);
   const deps = setup.deps(context);
   try {
     return await handleObjectEvent(decodeEvent(event), { ...deps, ...(keyNeedsResolving ? { resolveKeyId: deps.resolveKmsKey } : {}) });

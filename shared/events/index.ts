@@ -4,3 +4,4 @@ export * from './oss-trigger';
 export * from './eventbridge';
 export * from './object-events';
 export * from './bucket-events';
+export * from './ping';

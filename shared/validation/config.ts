@@ -12,6 +12,7 @@ import { BucketNameSchema } from './names';
  */
 
 export const KMS_DATA_ENCRYPTIONS = ['SM4'] as const;
+export const COMPLIANCE_MODES = ['any', 'exact'] as const;
 /** CopyObject cannot change encryption above 1 GiB, so this is also the maximum. */
 export const MAX_MULTIPART_THRESHOLD_BYTES = 1024 * 1024 * 1024;
 /** Every part but the last must be at least 100 KB; a smaller threshold could not be split. */
@@ -121,7 +122,7 @@ const VARIABLES = {
   KMS_KEY_ID: KmsKeyIdSchema.optional(),
   KMS_DATA_ENCRYPTION: oneOf(KMS_DATA_ENCRYPTIONS).optional(),
   /** any: any SSE is compliant; exact: algorithm and key must be the policy's. */
-  COMPLIANCE: oneOf(['any', 'exact'] as const).default('any'),
+  COMPLIANCE: oneOf(COMPLIANCE_MODES).default('any'),
   BUCKET_INCLUDE: list(BucketGlobSchema).default([]),
   BUCKET_EXCLUDE: list(BucketGlobSchema).default([]),
   KEY_EXCLUDE_PREFIXES: list(KeyPrefixSchema).default([]),
