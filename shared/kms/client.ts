@@ -6,7 +6,7 @@
  */
 import type * as KmsSdk from '@alicloud/kms20160120';
 import type { Credentials } from '../signing/oss';
-import { KmsError, kmsEndpoint, type KeyInfo, type KmsPort } from './port';
+import { KmsError, kmsEndpoint, type DataKeyProof, type KeyInfo, type KmsPort } from './port';
 
 export interface KmsPortOptions {
   region: string;
@@ -98,6 +98,7 @@ function toKeyInfo(res: KmsSdk.DescribeKeyResponse): KeyInfo {
   if (m.creator) info.creator = m.creator;
   if (m.creationDate) info.creationDate = m.creationDate;
   if (m.deleteDate) info.deleteDate = m.deleteDate;
+  if (res.requestId) info.requestId = res.requestId;
   return info;
 }
 
@@ -139,6 +140,19 @@ export function createKmsPort(opts: KmsPortOptions): KmsPort {
       try {
         const client = await clientFor(sdk, creds);
         return toKeyInfo(await client.describeKey(new sdk.DescribeKeyRequest({ keyId })));
+      } catch (e) {
+        throw toKmsError(e, creds, endpoint);
+      }
+    },
+
+    async generateDataKey(keyId: string, numberOfBytes: number): Promise<DataKeyProof> {
+      const sdk = await loadSdk();
+      const creds = await opts.credentials();
+      try {
+        const client = await clientFor(sdk, creds);
+        const res = await client.generateDataKey(new sdk.GenerateDataKeyRequest({ keyId, numberOfBytes }));
+        if (!res.keyId) throw new KmsError('InvalidResponse', 'GenerateDataKey answered without KeyId.', { requestId: res.requestId });
+        return { keyId: res.keyId, ...(res.requestId ? { requestId: res.requestId } : {}) };
       } catch (e) {
         throw toKmsError(e, creds, endpoint);
       }

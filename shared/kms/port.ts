@@ -21,6 +21,15 @@ export interface KeyInfo {
   creator?: string;
   creationDate?: string;
   deleteDate?: string;
+  /** KMS's id of the DescribeKey request that answered. */
+  requestId?: string;
+}
+
+/** What GenerateDataKey proves: the key encrypted for us. The data key itself is not kept. */
+export interface DataKeyProof {
+  /** The key that encrypted it (its real id). */
+  keyId: string;
+  requestId?: string;
 }
 
 export interface KmsPort {
@@ -29,6 +38,12 @@ export interface KmsPort {
    * `Forbidden.KeyNotFound` / `Forbidden.AliasNotFound` when there is no such key.
    */
   describeKey(keyId: string): Promise<KeyInfo>;
+  /**
+   * GenerateDataKey of `numberOfBytes` (1–1024) under the key: a harmless proof that the key
+   * can encrypt for the caller (`oss-sse doctor`). Rejects with KmsError like describeKey
+   * (e.g. `Forbidden.KeyNotFound`, a disabled key's code).
+   */
+  generateDataKey(keyId: string, numberOfBytes: number): Promise<DataKeyProof>;
 }
 
 /**

@@ -136,6 +136,8 @@ export function ossOpRam(op: string): OssOpRam | undefined {
 /** KmsPort method → KMS API and its action. Called only when the policy names a key (shared/fc.ts resolveKmsKey). */
 export const KMS_PORT_RAM: Readonly<Record<string, { op: string; actions: readonly string[] }>> = {
   describeKey: { op: 'DescribeKey', actions: ['kms:DescribeKey'] },
+  // Only `oss-sse doctor` calls it (a harmless proof that the key encrypts); no function bundle reaches it.
+  generateDataKey: { op: 'GenerateDataKey', actions: ['kms:GenerateDataKey'] },
 };
 
 /** What SSE-KMS needs from KMS for requests that write data under a key (the OSS API pages' Permissions tables). */
