@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { backfillCommand, scanCommand } from './commands/backfill';
 import { bucketCommand } from './commands/bucket';
+import { doctorCommand } from './commands/doctor';
 import { invokeCommand, statusCommand } from './commands/jobs';
 import { localCommand } from './commands/local';
 import { reportCommand } from './commands/report';
@@ -16,6 +17,7 @@ const program = new Command('oss-sse')
   .addCommand(invokeCommand())
   .addCommand(statusCommand())
   .addCommand(reportCommand())
+  .addCommand(doctorCommand())
   .addCommand(localCommand());
 
 // Every subcommand reports usage errors through the same path (exit 2).
