@@ -51,7 +51,7 @@ export type ReencryptReason = 'unencrypted' | 'wrong-algorithm' | 'wrong-key' | 
 export type Decision = { action: 'compliant' } | { action: 'reencrypt'; reason: ReencryptReason } | { action: 'skip'; reason: SkipReason };
 
 /** Shell-style glob over a bucket name: `*` any run, `?` one character. */
-function globMatch(glob: string, name: string): boolean {
+export function globMatch(glob: string, name: string): boolean {
   let re = '^';
   for (const ch of glob) re += ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\-]/g, '\\$&');
   return new RegExp(`${re}$`).test(name);

@@ -5,6 +5,7 @@
  * A role is named after its function (README "Create the roles").
  */
 import * as z from 'zod';
+import { globMatch } from '../policy';
 import backfillPolicy from '../../deploy/ram/oss-sse-backfill.json';
 import bucketPolicy from '../../deploy/ram/oss-sse-bucket-encryption.json';
 import objectPolicy from '../../deploy/ram/oss-sse-object-encryption.json';
@@ -25,12 +26,8 @@ export const ROLE_POLICIES: Readonly<Record<string, RolePolicy>> = {
 /** The functions s.yaml deploys, by their FC names. */
 export const DEPLOYED_FUNCTIONS: readonly string[] = Object.keys(ROLE_POLICIES);
 
-/** RAM's wildcards in an ARN pattern: `*` any run (`/` included), `?` one character. */
-export function arnMatches(pattern: string, arn: string): boolean {
-  let re = '^';
-  for (const ch of pattern) re += ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\-]/g, '\\$&');
-  return new RegExp(`${re}$`, 's').test(arn);
-}
+/** RAM's wildcards in an ARN pattern are the bucket globs' (`*` any run, `/` included; `?` one character). */
+const arnMatches = globMatch;
 
 /** The OSS ARNs of a bucket and of an object in it (OSS ARNs leave the region out). */
 export const bucketArn = (accountId: string, bucket: string): string => `acs:oss:*:${accountId}:${bucket}`;
