@@ -168,6 +168,8 @@ async function checkPermissions(deps: DoctorDeps, bucket: string): Promise<Docto
   }
   const verdicts = judgeActions(actions, results);
   const problems = verdicts.filter((v) => v.verdict === 'denied' || v.verdict === 'inconclusive');
+  const masked = verdicts.filter((v) => v.verdict === 'masked').map((v) => v.action);
+  const firstDenied = problems.find((v) => v.verdict === 'denied');
   if (problems.length === 0) {
     const allowed = verdicts.filter((v) => v.verdict === 'allowed').map((v) => v.action);
     const unprobed = verdicts.filter((v) => v.verdict === 'not-probed').map((v) => v.action);
@@ -193,7 +195,9 @@ async function checkPermissions(deps: DoctorDeps, bucket: string): Promise<Docto
       );
     }
     const others = v.alsoSuspect ? ` (or one of ${v.alsoSuspect.join(', ')}, which the same request needs)` : '';
-    return fail(name, `denied${others}: ${via}`, grantFix(v.action, resource, roles), v.via?.requestId);
+    // Actions whose probes this refusal blocked are probed again once it is fixed.
+    const blocked = masked.length > 0 && v === firstDenied ? `; not probed until this is fixed: ${masked.join(', ')}` : '';
+    return fail(name, `denied${others}: ${via}${blocked}`, grantFix(v.action, resource, roles), v.via?.requestId);
   });
 }
 

@@ -111,55 +111,58 @@ export async function sendProbe(
 
 export interface ActionVerdict {
   action: string;
-  verdict: 'allowed' | 'denied' | 'inconclusive' | 'not-probed';
+  /**
+   * `masked`: every probe that needs it was refused, each explained by another action shown
+   * denied — fix that one first, then this is probed again.
+   */
+  verdict: 'allowed' | 'denied' | 'masked' | 'inconclusive' | 'not-probed';
   /** The probe's answer behind the verdict. */
   via?: { op: string; answer: string; requestId?: string };
   /** A denied probe that needs other actions too, none of them shown allowed: any of these may be the missing one. */
   alsoSuspect?: string[];
 }
 
+type ProbeResult = { probe: PermissionProbe; outcome: ProbeOutcome };
+
+const viaOf = (r: ProbeResult, answer: string): NonNullable<ActionVerdict['via']> => ({
+  op: r.probe.op,
+  answer,
+  ...(r.outcome.requestId ? { requestId: r.outcome.requestId } : {}),
+});
+
 /**
- * Which of `needed` the probes show allowed or denied. A probe that was authorized shows
- * every action it needs allowed; a refused one shows denied the actions no authorized probe
- * covers — exactly one, when the probes were chosen well.
+ * Which of `needed` the probes show allowed or denied. An authorized probe shows every action
+ * it needs allowed. A refused one blames the actions no authorized probe covers; when that is
+ * one action, it is shown denied, and it explains every other refused probe that needs it.
  */
-export function judgeActions(
-  needed: readonly string[],
-  results: ReadonlyArray<{ probe: PermissionProbe; outcome: ProbeOutcome }>,
-): ActionVerdict[] {
-  const allowed = new Map<string, { op: string; requestId?: string }>();
-  for (const { probe, outcome } of results) {
-    if (outcome.kind !== 'allowed') continue;
-    for (const action of probeActions(probe)) {
-      if (!allowed.has(action)) allowed.set(action, { op: probe.op, ...(outcome.requestId ? { requestId: outcome.requestId } : {}) });
-    }
+export function judgeActions(needed: readonly string[], results: readonly ProbeResult[]): ActionVerdict[] {
+  const allowed = new Map<string, ProbeResult>();
+  for (const r of results) {
+    if (r.outcome.kind !== 'allowed') continue;
+    for (const action of probeActions(r.probe)) if (!allowed.has(action)) allowed.set(action, r);
   }
+  const unproven = (r: ProbeResult): string[] => probeActions(r.probe).filter((a) => !allowed.has(a));
+  const refused = results.filter((r) => r.outcome.kind === 'denied');
+  const shownDenied = new Set(refused.map(unproven).flatMap((u) => (u.length === 1 ? u : [])));
   return needed.map((action): ActionVerdict => {
-    const shown = allowed.get(action);
-    if (shown) return { action, verdict: 'allowed', via: { ...shown, answer: 'authorized' } };
-    const tried = results.filter(({ probe }) => probeActions(probe).includes(action));
-    const refused = tried.find(({ outcome }) => outcome.kind === 'denied');
-    if (refused && refused.outcome.kind === 'denied') {
-      const suspects = probeActions(refused.probe).filter((a) => a !== action && !allowed.has(a));
+    const byProbe = allowed.get(action);
+    if (byProbe) return { action, verdict: 'allowed', via: viaOf(byProbe, 'authorized') };
+    const against = refused.filter((r) => probeActions(r.probe).includes(action));
+    const answer = (r: ProbeResult) => (r.outcome.kind === 'denied' ? `403 ${r.outcome.code}` : '');
+    const unexplained = against.find((r) => !unproven(r).some((a) => a !== action && shownDenied.has(a)));
+    if (unexplained) {
+      const suspects = unproven(unexplained).filter((a) => a !== action);
       return {
         action,
         verdict: 'denied',
-        via: {
-          op: refused.probe.op,
-          answer: `403 ${refused.outcome.code}`,
-          ...(refused.outcome.requestId ? { requestId: refused.outcome.requestId } : {}),
-        },
+        via: viaOf(unexplained, answer(unexplained)),
         ...(suspects.length > 0 ? { alsoSuspect: suspects } : {}),
       };
     }
-    const odd = tried.find(({ outcome }) => outcome.kind === 'inconclusive');
-    if (odd && odd.outcome.kind === 'inconclusive') {
-      return {
-        action,
-        verdict: 'inconclusive',
-        via: { op: odd.probe.op, answer: odd.outcome.answer, ...(odd.outcome.requestId ? { requestId: odd.outcome.requestId } : {}) },
-      };
-    }
+    const first = against[0];
+    if (first) return { action, verdict: 'masked', via: viaOf(first, answer(first)) };
+    const odd = results.find((r) => r.outcome.kind === 'inconclusive' && probeActions(r.probe).includes(action));
+    if (odd && odd.outcome.kind === 'inconclusive') return { action, verdict: 'inconclusive', via: viaOf(odd, odd.outcome.answer) };
     return { action, verdict: 'not-probed' };
   });
 }

@@ -49,6 +49,28 @@ describe('judgeActions', () => {
     expect(tagging).toMatchObject({ verdict: 'denied', alsoSuspect: ['oss:PutObject', 'oss:GetObjectTagging'] });
   });
 
+  it('one missing action is blamed once: the other requests it refuses leave their own actions masked, not denied', () => {
+    // As with oss:GetObject denied: every probe that reads the object is refused.
+    const verdicts = judgeActions(
+      ['oss:GetObject', 'oss:GetObjectVersion', 'oss:GetObjectTagging', 'oss:PutObject', 'oss:PutObjectTagging'],
+      [
+        { probe: probe('HeadObject'), outcome: denied },
+        { probe: probe('HeadObject', true), outcome: denied },
+        { probe: probe('GetObjectTagging'), outcome: allowed },
+        { probe: probe('CompleteMultipartUpload'), outcome: allowed },
+        { probe: probe('CopyObject'), outcome: denied },
+      ],
+    );
+    expect(verdicts.map((v) => [v.action, v.verdict])).toEqual([
+      ['oss:GetObject', 'denied'],
+      ['oss:GetObjectVersion', 'masked'],
+      ['oss:GetObjectTagging', 'allowed'],
+      ['oss:PutObject', 'allowed'],
+      ['oss:PutObjectTagging', 'masked'],
+    ]);
+    expect(verdicts[0]?.alsoSuspect).toBeUndefined();
+  });
+
   it('an unexpected answer is inconclusive; an action no probe covers is not probed', () => {
     const verdicts = judgeActions(
       ['oss:GetObjectAcl', 'oss:RestoreObject'],
