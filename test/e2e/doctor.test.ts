@@ -293,6 +293,29 @@ describe('oss-sse doctor finds what is broken, and says how to fix it', () => {
       h.stack.triggers.object = true;
     }
   });
+  it('a canary the object function fails on: invoking it directly shows its own answer, code and all', async () => {
+    const key = h.stack.kms.keys.resolve('alias/oss-sse-default');
+    h.stack.triggers.bucket = false;
+    try {
+      await h.client().putBucket('failing');
+      h.stack.kms.keys.disableKey(key.keyId); // the object function cannot use the policy's key
+      const run = await h.doctor(['--bucket', 'failing', '--canary', 'failing', '--canary-timeout', '1']);
+      const canary = named(run.checks, 'canary failing');
+      expect(canary.ok).toBe(false);
+      expect(canary.detail).toMatch(
+        /still plaintext after 1 s; invoked directly with the trigger's event, oss-sse-object-encryption answered failed: \S+: /,
+      );
+      // The function's own key check refuses the key, or (cached from an earlier invocation, as FC instances do) OSS refuses its copy.
+      expect(canary.detail).toMatch(/answered failed: (InvalidKmsKey|KeyDisabled): .*Disabled/);
+      expect(canary.fix).toBe('see its log: npx s object-encryption logs --search failed');
+      expect(canary.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      const left = await h.client('failing').listV2({ prefix: '.oss-sse', 'max-keys': '10' }, {});
+      expect(left.objects ?? []).toEqual([]);
+    } finally {
+      h.stack.kms.keys.enableKey(key.keyId);
+      h.stack.triggers.bucket = true;
+    }
+  });
 });
 
 describe('oss-sse doctor usage errors (exit 2, nothing sent)', () => {
