@@ -158,9 +158,11 @@ export async function runCanary(
     written = await deps.oss.putObject(c.bucket, key, CANARY_BODY, plan.headers);
   } catch (e) {
     if (!(e instanceof OssRequestError)) throw e;
-    const fix =
-      e.status === 403 ? grantFix('oss:PutObject', `acs:oss:*:${deps.accountId}:${c.bucket}/${CANARY_PREFIX}*`, []) : 'see the error';
-    return fail(name, `${key} not written: ${answerOf(e)}`, fix, e.requestId);
+    // Under SSE-KMS (the bucket's rule or the canary's header) OSS also asks the caller's KMS rights on the key.
+    const underKms = (plan.headers['x-oss-server-side-encryption'] ?? rule?.algorithm) === 'KMS';
+    const grant = grantFix('oss:PutObject', `acs:oss:*:${deps.accountId}:${c.bucket}/${CANARY_PREFIX}*`, []);
+    const fix = e.status !== 403 ? 'see the error' : underKms ? `${grant}, with kms:GenerateDataKey and kms:Decrypt on its KMS key` : grant;
+    return fail(name, `${key} not written: ${answerOf(e)}: ${e.message}`, fix, e.requestId);
   }
   const started = deps.now();
   const compliant = (h: ObjectHead | undefined): boolean =>
