@@ -6,15 +6,14 @@
  * Then a function whose own role lacks an action: the canary finds it.
  */
 import OSS from 'ali-oss';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readyLineEnv, runCli } from '../helpers/cli';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { DoctorReportSchema, ROLE_POLICIES, type DoctorCheck } from '../../shared/doctor';
 import { loadRamPolicy } from '../../shared/ram/policy';
 
 const root = join(__dirname, '..', '..');
-const cli = join(root, 'dist', 'cli', 'oss-sse.js');
 const REGION = 'cn-hangzhou';
 const AK = 'AK-doctor-policy';
 const SECRET = 'SK-doctor-policy-never-printed';
@@ -51,15 +50,6 @@ function expectedFailures(action: string): string[] {
   }
 }
 
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
-
 async function withStack<T>(
   options: {
     allow: readonly string[];
@@ -85,17 +75,7 @@ async function withStack<T>(
     stack.triggers.bucket = options.withoutRule !== true;
     await new OSS({ endpoint: ready.oss, region: `oss-${REGION}`, accessKeyId: AK, accessKeySecret: SECRET }).putBucket(BUCKET);
     await stack.idle(); // the bucket function, under its own role, sets the rule
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env['PATH'] ?? '',
-      ALIBABA_CLOUD_ACCESS_KEY_ID: AK,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: SECRET,
-      ALIBABA_CLOUD_REGION_ID: REGION,
-      ALIBABA_CLOUD_ACCOUNT_ID: ready.accountId,
-      OSS_ENDPOINT: ready.oss,
-      KMS_ENDPOINT: ready.kms,
-      FC_ENDPOINT: ready.fc,
-      ...KMS_POLICY,
-    };
+    const env: NodeJS.ProcessEnv = { ...readyLineEnv(ready, { accessKeyId: AK, accessKeySecret: SECRET, region: REGION }), ...KMS_POLICY };
     return await fn(stack, async (args) => {
       const run = await runCli(['doctor', '--json', '--bucket', BUCKET, ...args], env);
       expect(run.stdout + run.stderr).not.toContain(SECRET);

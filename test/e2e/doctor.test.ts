@@ -4,33 +4,17 @@
  * --canary included; each broken thing gives its ✗ and the fix that repairs it.
  */
 import OSS from 'ali-oss';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readyLineEnv, runCli, type CliRun } from '../helpers/cli';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { DoctorReportSchema, type DoctorCheck } from '../../shared/doctor';
 
 const root = join(__dirname, '..', '..');
-const cli = join(root, 'dist', 'cli', 'oss-sse.js');
 const functionsDir = join(root, 'dist', 'functions');
 const REGION = 'cn-hangzhou';
 const AK = 'AK-doctor';
 const SECRET = 'SK-doctor-never-printed';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
 
 interface Harness {
   stack: LocalStack;
@@ -38,7 +22,7 @@ interface Harness {
   /** The environment the README gives `oss-sse invoke`: only the ready line's values, plus the policy. */
   env: NodeJS.ProcessEnv;
   client(bucket?: string): OSS;
-  doctor(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<Run & { checks: DoctorCheck[] }>;
+  doctor(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<CliRun & { checks: DoctorCheck[] }>;
   close(): Promise<void>;
 }
 
@@ -55,17 +39,7 @@ async function startHarness(functionEnv: Record<string, string> = {}): Promise<H
     log: (line) => lines.push(line),
   });
   const ready = JSON.parse(stack.readyLine()) as { oss: string; kms: string; fc: string; accountId: string };
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'] ?? '',
-    ALIBABA_CLOUD_ACCESS_KEY_ID: AK,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: SECRET,
-    ALIBABA_CLOUD_REGION_ID: REGION,
-    ALIBABA_CLOUD_ACCOUNT_ID: ready.accountId,
-    OSS_ENDPOINT: ready.oss,
-    KMS_ENDPOINT: ready.kms,
-    FC_ENDPOINT: ready.fc,
-    ...functionEnv,
-  };
+  const env: NodeJS.ProcessEnv = { ...readyLineEnv(ready, { accessKeyId: AK, accessKeySecret: SECRET, region: REGION }), ...functionEnv };
   const client = (bucket?: string) =>
     new OSS({ endpoint: ready.oss, region: `oss-${REGION}`, accessKeyId: AK, accessKeySecret: SECRET, ...(bucket ? { bucket } : {}) });
   return {

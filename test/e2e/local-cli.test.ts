@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli';
 
 const root = join(__dirname, '..', '..');
 const cli = join(root, 'dist', 'cli', 'oss-sse.js');
@@ -158,16 +159,6 @@ describe('oss-sse local', () => {
     expect(malformed.stderr).toContain('Statement[0].Resource');
   });
 });
-
-/** Runs the CLI bundle; resolves with its exit code and output (never rejects on a non-zero exit). */
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return exitCode(child).then((code) => ({ code, stdout, stderr }));
-}
 
 describe('the README path: oss-sse local, then invoke and status with only what the ready line gives', () => {
   it('backfills a bucket through the local FC endpoint; a missing, malformed or wrong account id is a clear error', async () => {
