@@ -5,7 +5,15 @@ import { resolve } from 'node:path';
 import { loadRamPolicy, RamPolicyError, type RamPolicy } from '../../shared/ram/policy';
 import { startLocalStack } from '../../local/stack';
 import { runDemo } from '../../local/demo';
-import { FAULT_KINDS, parseFaultKinds, validateFaultOptions, type FaultKind, type FaultOptions } from '../../local/oss/faults';
+import {
+  FAULT_KINDS,
+  parseFaultKinds,
+  validateFaultOptions,
+  type FaultInjector,
+  type FaultKind,
+  type FaultOptions,
+  type TrafficSnapshot,
+} from '../../local/oss/faults';
 import { CliError, EXIT } from '../environment';
 
 function port(value: string): number {
@@ -148,6 +156,32 @@ function faultOptions(opts: LocalOptions): FaultOptions | undefined {
   return o;
 }
 
+/** The message a parent sends over an IPC channel to read the OSS server's request counters, and the type of the answer. */
+export const TRAFFIC_MESSAGE = 'oss-sse:oss-traffic';
+
+export type TrafficAnswer = { type: typeof TRAFFIC_MESSAGE; traffic?: TrafficSnapshot; error?: string };
+
+/**
+ * When a parent started this process with an IPC channel (the benchmarks do), answers its
+ * TRAFFIC_MESSAGE with the OSS server's own request counts (faults.ts): requests per
+ * operation and per second, counted where they arrive rather than by a client.
+ */
+function answerTrafficRequests(faults: FaultInjector | undefined): void {
+  if (!process.send) return;
+  process.on('message', (message: unknown) => {
+    if (message !== TRAFFIC_MESSAGE) return;
+    const answer: TrafficAnswer = faults
+      ? { type: TRAFFIC_MESSAGE, traffic: faults.traffic.snapshot() }
+      : {
+          type: TRAFFIC_MESSAGE,
+          error: 'the OSS server counts requests with an injector only: start it with --latency-ms 0 or --qps-limit',
+        };
+    process.send?.(answer);
+  });
+  // The server keeps the process up; the channel must not on its own.
+  process.channel?.unref();
+}
+
 export function localCommand(): Command {
   return new Command('local')
     .description(
@@ -213,6 +247,7 @@ export function localCommand(): Command {
       process.stdout.write(`${stack.readyLine()}\n`);
       if (policy && !opts.quiet)
         process.stderr.write(`oss-sse local: the printed access key is bound to the RAM policy in ${opts.policy}\n`);
+      answerTrafficRequests(stack.oss.faults);
       if (stack.oss.faults && !opts.quiet) {
         process.stderr.write(`oss-sse local: injecting OSS latency/faults ${JSON.stringify(ossFaults)} (seed ${stack.oss.faults.seed})\n`);
       }

@@ -6,7 +6,10 @@
  * Per request (after its signature verified; requests signed with an exempt key are never
  * touched):
  * 1. QPS limit: a token bucket of `qpsLimit` tokens refilled at `qpsLimit` per second is
- *    taken from on arrival; a request finding it empty is refused with 503 —
+ *    taken from on arrival (the backfill's own bucket, shared/backfill/rate-limit.ts, so a
+ *    client paced at exactly `qpsLimit` — a steady rate plus a burst under a second's worth —
+ *    is never refused; arrivals bunched by a stall are absorbed by the second's burst); a
+ *    request finding it empty is refused with 503 —
  *    MetaOperationQpsLimitExceeded for bucket-level requests, TotalQpsLimitExceeded for
  *    object-level ones (docs/oss-behaviour.md#limits) — and nothing is done.
  * 2. Latency: `latencyMs` plus a uniform jitter in [0, jitterMs).
@@ -29,6 +32,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { TokenBucket } from '../../shared/backfill/rate-limit';
 import { OssError } from './errors';
 
 export const FAULT_KINDS = ['qps503', 'meta503', 'internal500', 'reset', 'slow'] as const;
@@ -85,6 +89,69 @@ export interface FaultStats {
   injected: Record<FaultKind, number>;
   /** Of those, faults injected after the write was handled. */
   afterHandling: Record<FaultKind, number>;
+}
+
+/** One wall-clock second of the requests the injector saw (the QPS limit's own view). */
+export interface TrafficSecond {
+  /** Epoch seconds. */
+  second: number;
+  requests: number;
+  /** Of those, refused by the QPS limit. */
+  throttled: number;
+}
+
+/** What the server was asked, counted on its side: benchmarks read requests per object from it. */
+export interface TrafficSnapshot {
+  requests: number;
+  throttled: number;
+  /** By operation, e.g. `HEAD object`, `GET object?acl`, `PUT object`, `GET bucket`. */
+  byOperation: Record<string, number>;
+  /** The latest seconds (at most TRAFFIC_SECONDS_KEPT), oldest first; seconds without a request are left out. */
+  perSecond: TrafficSecond[];
+}
+
+export const TRAFFIC_SECONDS_KEPT = 3600;
+
+/** `HEAD object`, `GET object?acl`, `POST object?uploads`, `GET bucket`: method, level and valueless sub-resources. */
+export function operationLabel(r: Pick<FaultRequest, 'method' | 'bucket' | 'key' | 'query'>): string {
+  const level = r.key !== undefined ? 'object' : r.bucket ? 'bucket' : 'service';
+  const subresources = Object.keys(r.query).filter((k) => r.query[k] === '');
+  return `${r.method} ${level}${subresources.length > 0 ? `?${subresources.sort().join('&')}` : ''}`;
+}
+
+/** Per-second and per-operation request counts, bounded to the latest TRAFFIC_SECONDS_KEPT seconds. */
+export class TrafficCounter {
+  private requests = 0;
+  private throttled = 0;
+  private readonly byOperation = new Map<string, number>();
+  private readonly seconds = new Map<number, TrafficSecond>();
+
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
+  count(operation: string, outcome: { throttled: boolean }): void {
+    this.requests++;
+    if (outcome.throttled) this.throttled++;
+    this.byOperation.set(operation, (this.byOperation.get(operation) ?? 0) + 1);
+    const second = Math.floor(this.now() / 1000);
+    let entry = this.seconds.get(second);
+    if (!entry) {
+      entry = { second, requests: 0, throttled: 0 };
+      this.seconds.set(second, entry);
+      // Maps iterate in insertion order: the first key is the oldest second.
+      if (this.seconds.size > TRAFFIC_SECONDS_KEPT) this.seconds.delete(this.seconds.keys().next().value as number);
+    }
+    entry.requests++;
+    if (outcome.throttled) entry.throttled++;
+  }
+
+  snapshot(): TrafficSnapshot {
+    return {
+      requests: this.requests,
+      throttled: this.throttled,
+      byOperation: Object.fromEntries(this.byOperation),
+      perSecond: [...this.seconds.values()].map((s) => ({ ...s })),
+    };
+  }
 }
 
 export interface FaultRequest {
@@ -293,9 +360,10 @@ export class FaultInjector {
   private readonly exempt: ReadonlySet<string>;
   private readonly only: ((r: FaultRequest) => boolean) | undefined;
   private readonly phase: FaultPhase | undefined;
-  private readonly qpsLimit: number | undefined;
-  private tokens: number;
-  private refilledAt = Date.now();
+  /** The QPS limit's bucket: a burst of one second's worth, at least one request (a limit below 1/s still lets one through now and then). */
+  private readonly qpsBucket: TokenBucket | undefined;
+  /** What the server was asked, per second and per operation (exempt requests not counted). */
+  readonly traffic = new TrafficCounter();
 
   constructor(options: FaultOptions) {
     validateFaultOptions(options);
@@ -308,8 +376,8 @@ export class FaultInjector {
     this.exempt = new Set(options.exemptAccessKeyIds ?? []);
     this.only = options.only;
     this.phase = options.phase;
-    this.qpsLimit = options.qpsLimit;
-    this.tokens = Math.max(1, options.qpsLimit ?? 0);
+    this.qpsBucket =
+      options.qpsLimit === undefined ? undefined : new TokenBucket(options.qpsLimit, Math.max(1, options.qpsLimit), () => Date.now());
   }
 
   /** Total faults injected so far (all kinds, both phases; QPS refusals not included). */
@@ -326,7 +394,8 @@ export class FaultInjector {
     if (this.exempt.has(r.accessKeyId) || (this.only && !this.only(r))) return HANDLE;
     this.stats.requests++;
     const level = r.key === undefined ? 'bucket' : 'object';
-    const overLimit = !this.takeToken();
+    const overLimit = this.qpsBucket ? !this.qpsBucket.tryTake() : false;
+    this.traffic.count(operationLabel(r), { throttled: overLimit });
     const latency = this.latencyMs + (this.jitterMs > 0 ? this.random() * this.jitterMs : 0);
     if (latency > 0) {
       this.stats.delayed++;
@@ -404,17 +473,6 @@ export class FaultInjector {
     this.stats.dropped++;
     this.note(r, 'dropped', 'before');
     return { handle: false };
-  }
-
-  private takeToken(): boolean {
-    if (this.qpsLimit === undefined) return true;
-    const now = Date.now();
-    // A burst of one second's worth, and at least one request (a limit below 1/s still lets one through now and then).
-    this.tokens = Math.min(Math.max(1, this.qpsLimit), this.tokens + ((now - this.refilledAt) / 1000) * this.qpsLimit);
-    this.refilledAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 
   private draw(level: 'object' | 'bucket'): FaultKind | undefined {
