@@ -24,7 +24,7 @@ import { CliError, cloudContext, EXIT, policyFrom, resolvePolicyKey, withCloudOp
 interface BackfillFlags extends CloudOptions {
   prefix?: string;
   dryRun?: boolean;
-  concurrency: number;
+  concurrency?: number;
   qps?: number;
   checkpoint?: string;
   report?: string;
@@ -183,7 +183,7 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
       : { mode: 'listing' },
     ...(resumeFrom?.cursor !== undefined ? { resumeAfter: resumeFrom.cursor } : {}),
     ...(flags.qps ? { qps: flags.qps } : {}),
-    concurrency: flags.concurrency,
+    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
     stop: controller,
   });
   const inventory = plan.inventory?.items;
@@ -321,7 +321,11 @@ function engineCommand(name: 'scan' | 'backfill'): Command {
       '--inventory-bucket <bucket>',
       "the bucket holding the inventory report (default: the bucket itself for manifest.json, the manifest's destinationBucket for the data files)",
     )
-    .option('--concurrency <n>', 'objects in flight (default 64)', positiveInt('--concurrency', 1024), 64)
+    .option(
+      '--concurrency <n>',
+      'objects in flight at most (default 64; under --qps, as many as fill it: the --qps value, up to 1024)',
+      positiveInt('--concurrency', 1024),
+    )
     .option('--qps <n>', 'cap OSS requests per second', positiveInt('--qps', 100_000))
     .option('--max-objects <n>', 'stop after this many objects', positiveInt('--max-objects', Number.MAX_SAFE_INTEGER))
     .option('--report <file>', 'write the report as JSON to FILE and every failure to FILE.failures.ndjson')
@@ -340,7 +344,7 @@ function engineCommand(name: 'scan' | 'backfill'): Command {
       .option('--checkpoint <file>', 'resume from and save progress to FILE (Ctrl-C writes it)')
       .addHelpText(
         'after',
-        '\nExamples:\n  oss-sse backfill my-bucket --checkpoint my-bucket.ckpt --report my-bucket.report.json\n  oss-sse backfill my-bucket --algorithm KMS --kms-key-id alias/prod --qps 2000 --concurrency 128' +
+        '\nExamples:\n  oss-sse backfill my-bucket --checkpoint my-bucket.ckpt --report my-bucket.report.json\n  oss-sse backfill my-bucket --algorithm KMS --kms-key-id alias/prod --qps 2000' +
           '\n  oss-sse backfill my-bucket --inventory inventory/my-bucket/daily/2024-05-17T16-00Z/manifest.json --inventory-bucket my-reports --checkpoint my-bucket.ckpt',
       );
   }

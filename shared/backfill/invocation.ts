@@ -14,8 +14,8 @@ export type BackfillAnswer = BackfillResult | { error: string; message: string; 
 export interface BackfillInvocationDeps extends Omit<JobDeps, 'resolvedKeyId'> {
   /** The policy's KMS key id (resolved from an alias), or undefined when SSE is not KMS. */
   resolveKmsKey(): Promise<string | undefined>;
-  /** BACKFILL_CONCURRENCY: for a payload that does not say. */
-  defaultConcurrency: number;
+  /** BACKFILL_CONCURRENCY: for a payload that does not say; undefined: what fills the job's QPS cap. */
+  defaultConcurrency: number | undefined;
 }
 
 export async function backfillInvocation(event: unknown, deps: BackfillInvocationDeps): Promise<BackfillAnswer> {
@@ -35,7 +35,8 @@ export async function backfillInvocation(event: unknown, deps: BackfillInvocatio
     return { error: 'InvalidKmsKey', message };
   }
   try {
-    const payload = { ...parsed.payload, concurrency: parsed.payload.concurrency ?? deps.defaultConcurrency };
+    const concurrency = parsed.payload.concurrency ?? deps.defaultConcurrency;
+    const payload = { ...parsed.payload, ...(concurrency !== undefined ? { concurrency } : {}) };
     return await handleBackfill(payload, { ...deps, ...(resolvedKeyId ? { resolvedKeyId } : {}) });
   } catch (err) {
     // A missing or malformed inventory report, an unknown bucket, a denied request.

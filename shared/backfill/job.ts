@@ -17,7 +17,8 @@ import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import { sseRequestHeaders, type Policy } from '../policy';
 import { withRetry } from '../retry';
-import { addTotals, DEFAULT_CONCURRENCY, emptyTotals, runBackfill, type Checkpoint, type FailureRecord } from './engine';
+import { concurrencyUnderCap } from './rate-limit';
+import { addTotals, emptyTotals, runBackfill, type Checkpoint, type FailureRecord } from './engine';
 import { inventoryDataBucket, loadManifestOfBucket, ossInventorySource } from './inventory';
 import type { BackfillPayload } from './payload';
 import { planBackfillRun, type RunPlan } from './plan';
@@ -31,7 +32,6 @@ import {
   type ShardState,
   type Totals,
 } from './records';
-import { concurrencyUnderCap } from './rate-limit';
 import { planInventoryShards, planJobShards, type KeyRange } from './shards';
 
 export type { JobInventory, JobRecord, ShardRange, ShardState } from './records';
@@ -120,13 +120,13 @@ export const DEFAULT_JOB_QPS = 5_000;
 /**
  * One shard's QPS cap and concurrency. The job's cap holds for the job as a whole: its shards
  * run at the same time, so each takes its share — at least 1 per second, or a shard could not
- * get a request done before its deadline — and keeps no more requests in flight than the cap
- * allows (concurrencyUnderCap), so those waiting at the deadline finish within the margin.
+ * get a request done before its deadline — and keeps the job's concurrency in flight, by
+ * default as many as fill its share (concurrencyUnderCap).
  */
 export function shardLimits(job: Pick<JobRecord, 'qps' | 'concurrency' | 'shards'>): { qps?: number; concurrency?: number } {
   if (!job.qps) return job.concurrency ? { concurrency: job.concurrency } : {};
   const qps = Math.max(1, job.qps / job.shards.length);
-  return { qps, concurrency: concurrencyUnderCap(job.concurrency ?? DEFAULT_CONCURRENCY, qps) };
+  return { qps, concurrency: concurrencyUnderCap(job.concurrency, qps) };
 }
 
 /** Invokes a shard chain (its start or its next generation): FC's throttling, 5xx and network errors are retried briefly. */

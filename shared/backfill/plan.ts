@@ -6,7 +6,7 @@
  */
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
-import { DEFAULT_CONCURRENCY, listingItems, type EngineOptions } from './engine';
+import { listingItems, type EngineOptions } from './engine';
 import {
   inventoryDataBucket,
   inventoryItems,
@@ -42,6 +42,7 @@ export interface RunPlanInput {
   resumeAfter?: string;
   /** Requests per second for this run; undefined: no cap. */
   qps?: number;
+  /** Objects in flight (at most); under a cap, default what fills it (concurrencyUnderCap). */
   concurrency?: number;
   /**
    * Aborts the run: the caller's (Ctrl-C, a deadline's stop) and, in inventory mode, a report
@@ -64,7 +65,7 @@ export interface RunPlan {
 export async function planBackfillRun(input: RunPlanInput): Promise<RunPlan> {
   const { bucket, policy, prefix, resumeAfter, qps, stop } = input;
   const limited = qps ? rateLimited(input.oss, new TokenBucket(qps)) : input.oss;
-  const concurrency = qps ? concurrencyUnderCap(input.concurrency ?? DEFAULT_CONCURRENCY, qps) : input.concurrency;
+  const concurrency = qps ? concurrencyUnderCap(input.concurrency, qps) : input.concurrency;
   const common = {
     bucket,
     policy,

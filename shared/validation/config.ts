@@ -147,8 +147,11 @@ const VARIABLES = {
     .max(512)
     .regex(/^([^/\\].*\/)?$/, { error: 'must be empty or end with "/" (and not start with "/")' })
     .default('oss-sse/jobs/'),
-  /** Backfill: objects in flight per invocation unless the payload says otherwise. */
-  BACKFILL_CONCURRENCY: integerBetween(1, 1024).default(64),
+  /**
+   * Backfill: objects in flight per invocation unless the payload says otherwise; unset, as
+   * many as fill the job's QPS cap (shared/backfill/rate-limit.ts: concurrencyUnderCap).
+   */
+  BACKFILL_CONCURRENCY: integerBetween(1, 1024).optional(),
 };
 
 const RULES: readonly EnvRule<keyof typeof VARIABLES>[] = [

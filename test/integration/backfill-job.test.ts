@@ -150,10 +150,15 @@ describe('backfill job', () => {
 
   it.each([
     [{ shards: [{}] }, {}],
+    [
+      { qps: 5000, shards: [{}] },
+      { qps: 5000, concurrency: 1024 },
+    ],
     [{ concurrency: 8, shards: [{}] }, { concurrency: 8 }],
     [
       { qps: 1000, shards: [{}, {}, {}, {}] },
-      { qps: 250, concurrency: 64 },
+      // No concurrency given: as many as fill the shard's share.
+      { qps: 250, concurrency: 250 },
     ],
     [
       { qps: 20, concurrency: 16, shards: [{}, {}] },

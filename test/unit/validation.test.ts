@@ -32,7 +32,6 @@ const DEFAULTS = {
   OBJECT_EVENTS: ['PutObject', 'PostObject', 'CompleteMultipartUpload', 'AppendObject'],
   BUCKET_REENCRYPT_LIMIT: 1000,
   STATE_PREFIX: 'oss-sse/jobs/',
-  BACKFILL_CONCURRENCY: 64,
 };
 
 describe('bucket names', () => {
