@@ -25,6 +25,7 @@ import { OssHttpClient } from '../../shared/oss/http-client';
 import { OssRequestError, type OssPort } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
+import { callTimes } from '../helpers/call-times';
 import { startTestOss, type TestOss } from '../helpers/oss';
 import { seededRandom } from '../helpers/seeded-random';
 
@@ -55,25 +56,6 @@ async function plaintextKeys(bucket: string): Promise<string[]> {
     token = page.isTruncated ? page.nextContinuationToken : undefined;
   } while (token);
   return left;
-}
-
-/**
- * The port, noting the moment each call to `bucket` starts. Behind the job's rate limiter that
- * is the moment its token was granted: what the cap governs, free of the network's jitter.
- */
-function callTimes(port: OssPort, bucket: string): { port: OssPort; times: number[] } {
-  const times: number[] = [];
-  const timed = new Proxy(port, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (args[0] === bucket) times.push(performance.now());
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { port: timed, times };
 }
 
 /**

@@ -9,9 +9,9 @@ import { runBackfill } from '../../shared/backfill/engine';
 import { planBackfillRun } from '../../shared/backfill/plan';
 import { memoryLogger } from '../../shared/log';
 import { OssHttpClient } from '../../shared/oss/http-client';
-import type { OssPort } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
+import { callTimes } from '../helpers/call-times';
 import { startTestOss, TEST_AK, TEST_SECRET, type TestOss } from '../helpers/oss';
 
 const OBSERVER_AK = 'LTAI5tQpsFreeObserver';
@@ -55,25 +55,9 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** The port with the time each call goes out (after its token), for the sliding-window check. */
-function timed(port: OssPort): { port: OssPort; times: number[] } {
-  const times: number[] = [];
-  const proxy = new Proxy(port, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        times.push(performance.now());
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { port: proxy, times };
-}
-
 describe('a backfill at --qps Q against a server limited to Q', () => {
   it('gets no 503, keeps to Q per second, and uses at least 80% of Q', async () => {
-    const sent = timed(client(TEST_AK, TEST_SECRET));
+    const sent = callTimes(client(TEST_AK, TEST_SECRET));
     const plan = await planBackfillRun({
       oss: sent.port,
       policy: policyFromConfig(loadConfig({})),
