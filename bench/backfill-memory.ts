@@ -6,30 +6,12 @@
  *
  *   npm run build && npx tsx bench/backfill-memory.ts [--sizes 10000,100000] [--dry-run]
  */
-import { execFile, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
 import { OssHttpClient } from '../shared/oss/http-client';
+import { fetchCreateBucket, startServer } from './local-server';
 
 const run = promisify(execFile);
-
-export interface Ready {
-  oss: string;
-  region: string;
-  accessKeyId: string;
-  accessKeySecret: string;
-}
-
-/** The built `oss-sse local` in its own process (extra flags e.g. `--latency-ms 5`); resolves on its ready line. */
-export async function startServer(extra: string[] = []): Promise<{ ready: Ready; stop(): void }> {
-  const child = spawn(process.execPath, ['dist/cli/oss-sse.js', 'local', '--memory', '--no-enforce', '--quiet', ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const ready = await new Promise<Ready>((resolve) =>
-    createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l) as Ready)),
-  );
-  return { ready, stop: () => child.kill('SIGTERM') };
-}
 
 export async function seed(oss: OssHttpClient, bucket: string, n: number): Promise<void> {
   let next = 0;
@@ -94,15 +76,6 @@ export async function benchBackfillMemory(sizes: number[], dryRun: boolean): Pro
   if (small !== undefined && large !== undefined)
     out.ratio = Number(((out[`peakRssMB_${large}`] ?? 0) / (out[`peakRssMB_${small}`] ?? 1)).toFixed(3));
   return out;
-}
-
-export async function fetchCreateBucket(ready: Ready, bucket: string): Promise<void> {
-  const { signOssRequest } = await import('../shared/signing');
-  const url = new URL(ready.oss);
-  const req = { method: 'PUT', bucket, query: {}, headers: { 'content-length': '0' } as Record<string, string> };
-  signOssRequest(req, { accessKeyId: ready.accessKeyId, accessKeySecret: ready.accessKeySecret }, { version: 'v4', region: ready.region });
-  const res = await fetch(`${url.origin}/${bucket}/`, { method: 'PUT', headers: req.headers });
-  if (res.status !== 200) throw new Error(`PutBucket ${bucket}: ${res.status} ${await res.text()}`);
 }
 
 if (process.argv[1]?.endsWith('backfill-memory.ts')) {

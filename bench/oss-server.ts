@@ -1,25 +1,14 @@
 /**
  * Server-side CPU cost of the local OSS server per HEAD and per small PUT, so later
  * benchmarks know it is not their bottleneck. The server runs as its own process (the built
- * `oss-sse local`); its CPU time is read from /proc/<pid>/stat before and after each phase,
+ * `oss-sse local --no-enforce`); its CPU time is read from /proc/<pid>/stat before and after each phase,
  * while the real ali-oss client drives it from this process at a fixed concurrency.
  *
  *   npm run build && npx tsx bench/oss-server.ts [--requests 20000] [--concurrency 64]
  */
 import OSS from 'ali-oss';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-function cpuSeconds(pid: number): number {
-  // Fields 14 and 15 (1-based) of /proc/<pid>/stat: utime and stime in clock ticks.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
+import { startServer } from './local-server';
 
 async function runPool(n: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
@@ -32,12 +21,10 @@ async function runPool(n: number, concurrency: number, task: (i: number) => Prom
   return (performance.now() - started) / 1000;
 }
 
-export async function benchOssServer(requests = 20000, concurrency = 64, v4 = false): Promise<Record<string, number>> {
-  const child = spawn(process.execPath, ['dist/cli/oss-sse.js', 'local', '--memory', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const ready = await new Promise<{ oss: string; region: string; accessKeyId: string; accessKeySecret: string }>((resolve) => {
-    createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l)));
-  });
-  const pid = child.pid as number;
+export async function benchOssServer(requests = 20000, concurrency = 64, v4 = false) {
+  // Without the functions: a PUT's event would otherwise run the object function in the server's process.
+  const server = await startServer();
+  const { ready } = server;
   const client = new OSS({
     endpoint: ready.oss,
     region: `oss-${ready.region}`,
@@ -51,18 +38,18 @@ export async function benchOssServer(requests = 20000, concurrency = 64, v4 = fa
   const keys = 1000;
   for (let i = 0; i < keys; i++) await client.put(`warm/${i}`, body);
 
-  let cpu = cpuSeconds(pid);
+  let cpu = server.cpuMs();
   const putSeconds = await runPool(requests, concurrency, (i) => client.put(`obj/${i % 5000}`, body));
-  const putCpu = cpuSeconds(pid) - cpu;
-  cpu = cpuSeconds(pid);
+  const putCpuMs = server.cpuMs() - cpu;
+  cpu = server.cpuMs();
   const headSeconds = await runPool(requests, concurrency, (i) => client.head(`warm/${i % keys}`));
-  const headCpu = cpuSeconds(pid) - cpu;
-  child.kill('SIGTERM');
+  const headCpuMs = server.cpuMs() - cpu;
+  server.stop();
   return {
     requests,
     concurrency,
-    serverCpuMsPerHead: Number(((headCpu * 1000) / requests).toFixed(3)),
-    serverCpuMsPerPut1KiB: Number(((putCpu * 1000) / requests).toFixed(3)),
+    serverCpuMsPerHead: Number((headCpuMs / requests).toFixed(3)),
+    serverCpuMsPerPut1KiB: Number((putCpuMs / requests).toFixed(3)),
     headsPerSec: Math.round(requests / headSeconds),
     putsPerSec: Math.round(requests / putSeconds),
   };
