@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { TRAFFIC_MESSAGE, type TrafficAnswer } from '../cli/commands/local';
+import { readTraffic } from '../cli/commands/local';
 import type { TrafficSnapshot } from '../local/oss/faults';
 
 export interface Ready {
@@ -66,18 +66,7 @@ export async function startServer(extra: string[] = []): Promise<ServerProcess> 
   return {
     ready,
     pid,
-    traffic: () =>
-      new Promise<TrafficSnapshot>((resolve, reject) => {
-        const onMessage = (m: unknown): void => {
-          const answer = m as TrafficAnswer;
-          if (answer?.type !== TRAFFIC_MESSAGE) return;
-          child.off('message', onMessage);
-          if (answer.traffic) resolve(answer.traffic);
-          else reject(new Error(answer.error ?? 'no traffic counters'));
-        };
-        child.on('message', onMessage);
-        child.send(TRAFFIC_MESSAGE);
-      }),
+    traffic: () => readTraffic(child),
     cpuMs: () => processCpuMs(pid),
     stop: () => {
       child.removeAllListeners('exit');

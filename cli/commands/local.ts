@@ -1,6 +1,7 @@
 /** `oss-sse local`: runs the local stack on loopback until SIGINT/SIGTERM. */
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { loadRamPolicy, RamPolicyError, type RamPolicy } from '../../shared/ram/policy';
 import { startLocalStack } from '../../local/stack';
@@ -159,7 +160,22 @@ function faultOptions(opts: LocalOptions): FaultOptions | undefined {
 /** The message a parent sends over an IPC channel to read the OSS server's request counters, and the type of the answer. */
 export const TRAFFIC_MESSAGE = 'oss-sse:oss-traffic';
 
-export type TrafficAnswer = { type: typeof TRAFFIC_MESSAGE; traffic?: TrafficSnapshot; error?: string };
+type TrafficAnswer = { type: typeof TRAFFIC_MESSAGE; traffic?: TrafficSnapshot; error?: string };
+
+/** The parent's side: asks an `oss-sse local` child started with an IPC channel for its OSS request counts. */
+export function readTraffic(child: ChildProcess): Promise<TrafficSnapshot> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: unknown): void => {
+      const answer = message as Partial<TrafficAnswer> | null;
+      if (answer?.type !== TRAFFIC_MESSAGE) return;
+      child.off('message', onMessage);
+      if (answer.traffic) resolve(answer.traffic);
+      else reject(new Error(answer.error ?? 'oss-sse local sent no request counts'));
+    };
+    child.on('message', onMessage);
+    child.send(TRAFFIC_MESSAGE);
+  });
+}
 
 /**
  * When a parent started this process with an IPC channel (the benchmarks do), answers its

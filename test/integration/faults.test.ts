@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FaultKind, FaultOptions, FaultRecord } from '../../local/oss/faults';
 import { startOssServer } from '../../local/oss/server';
+import { readTraffic } from '../../cli/commands/local';
 import { OssHttpClient } from '../../shared/oss/http-client';
 import type { OssRequestInfo } from '../../shared/oss/transport';
 import { OssRequestError, type OssNoAnswer } from '../../shared/oss/port';
@@ -419,21 +420,61 @@ describe('oss-sse local fault flags', () => {
     30_000,
   );
 
-  it('--fault-kinds internal500 --fault-rate 1 --latency-ms 50: every request is delayed and fails with 500', async () => {
-    const child = cli(['--fault-kinds', 'internal500', '--fault-rate', '1', '--latency-ms', '50', '--fault-seed', '3']);
+  /** The CLI started with `args` and an IPC channel; resolves on its ready line with a client (no retries) on it. */
+  async function running(args: string[]) {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'cli', 'oss-sse.ts'), 'local', '--memory', '--no-enforce', '--quiet', ...args],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      },
+    );
     const exited = finished(child);
     const ready = await new Promise<{ oss: string; region: string; accessKeyId: string; accessKeySecret: string }>((resolve, reject) => {
       createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => resolve(JSON.parse(line)));
       child.once('exit', (code) => reject(new Error(`oss-sse local exited early with ${code}`)));
     });
+    const oss = new OssHttpClient({
+      endpoint: ready.oss,
+      region: ready.region,
+      credentials: () => ({ accessKeyId: ready.accessKeyId, accessKeySecret: ready.accessKeySecret }),
+      retry: { maxAttempts: 1 },
+    });
+    open.push(oss);
+    return { child, exited, oss };
+  }
+
+  it('--qps-limit 1: a parent on the IPC channel reads the requests and refusals the server counted', async () => {
+    const { child, exited, oss } = await running(['--qps-limit', '1']);
     try {
-      const oss = new OssHttpClient({
-        endpoint: ready.oss,
-        region: ready.region,
-        credentials: () => ({ accessKeyId: ready.accessKeyId, accessKeySecret: ready.accessKeySecret }),
-        retry: { maxAttempts: 1 },
-      });
-      open.push(oss);
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => oss.listBuckets({})));
+      const refused = results.filter((r) => r.status === 'rejected' && (r.reason as OssRequestError).status === 503).length;
+      // A burst of one: at least one passes, and 8 at once cannot all pass.
+      expect(refused).toBeGreaterThanOrEqual(1);
+      expect(refused).toBeLessThan(8);
+      const traffic = await readTraffic(child);
+      expect(traffic).toMatchObject({ requests: 8, throttled: refused, byOperation: { 'GET service': 8 } });
+      expect(traffic.perSecond.reduce((sum, s) => sum + s.requests, 0)).toBe(8);
+      expect(traffic.perSecond.reduce((sum, s) => sum + s.throttled, 0)).toBe(refused);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect((await exited).code).toBe(0);
+  }, 30_000);
+
+  it('--fault-kinds internal500 --fault-rate 1 --latency-ms 50: every request is delayed and fails with 500', async () => {
+    const { child, exited, oss } = await running([
+      '--fault-kinds',
+      'internal500',
+      '--fault-rate',
+      '1',
+      '--latency-ms',
+      '50',
+      '--fault-seed',
+      '3',
+    ]);
+    try {
       const started = performance.now();
       expect(await rejection(oss.listBuckets({}))).toMatchObject({ status: 500, code: 'InternalError' });
       expect(performance.now() - started).toBeGreaterThanOrEqual(48);
