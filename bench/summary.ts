@@ -9,6 +9,7 @@ export interface SummaryInput {
   machine: { cpus: number; cpuModel: string; loadAverage1m: number };
   backfill: {
     objects: number;
+    baselineObjects: number;
     concurrency: number;
     baseline: { objectsPerSec: number };
     oss_sse: {
@@ -115,7 +116,7 @@ export function summaryMarkdown(r: SummaryInput): string {
       `${n(p.objectsPerSec.compliant99.listing)} / ${n(p.objectsPerSec.compliant99.inventory)} objects/s; client cores the QPS alone would need: ${p.scenarios.listing99Compliant?.clientCoresNeeded} / ${p.scenarios.inventory99Compliant?.clientCoresNeeded}`,
     ],
     [
-      `backfill speedup at 5 ms, ${n(b.objects)} objects half plaintext`,
+      `backfill speedup at 5 ms, half plaintext (${n(b.objects)} objects; baseline ${n(b.baselineObjects)})`,
       `${n(b.speedup, 1)}×`,
       '',
       `${n(o.objectsPerSec)} vs ${n(b.baseline.objectsPerSec)} objects/s; bound by the local server's CPU (${n(o.serverCpuMsPerRequest, 3)} ms per request), not by OSS's`,
