@@ -1,7 +1,7 @@
 /** `oss-sse local`: runs the local stack on loopback until SIGINT/SIGTERM. */
 import { Command, InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadRamPolicy, RamPolicyError, type RamPolicy } from '../../shared/ram/policy';
 import { startLocalStack } from '../../local/stack';
