@@ -68,6 +68,19 @@ function checkSkew(t: number, now: number, maxSkewMs: number): VerifyFailure | u
   return undefined;
 }
 
+/** V1 and V2 date: x-oss-date, else Date, within maxSkewMs of now. */
+function checkV1V2Date(h: OssRequest['headers'], now: number, maxSkewMs: number): VerifyFailure | undefined {
+  const date = ossHeaderValue(h['x-oss-date']) ?? ossHeaderValue(h['date']);
+  if (date === undefined) return refusal(403, 'AccessDenied', 'The request has neither an x-oss-date nor a Date header.');
+  return checkSkew(parseRequestDate(date), now, maxSkewMs);
+}
+
+type Verified = Extract<VerifyResult, { ok: true }>;
+
+function accepted(accessKeyId: string, securityToken: string | undefined, version: Verified['version']): Verified {
+  return securityToken === undefined ? { ok: true, accessKeyId, version } : { ok: true, accessKeyId, securityToken, version };
+}
+
 /** The AdditionalHeaders list of a V2 or V4 Authorization, each name lower-case and sent. */
 function additionalHeaderNames(raw: string | undefined, h: OssRequest['headers']): string[] | VerifyFailure {
   if (!raw) return [];
@@ -84,13 +97,9 @@ function additionalHeaderNames(raw: string | undefined, h: OssRequest['headers']
   return names;
 }
 
-function knownSecret(
-  lookupSecret: (accessKeyId: string) => string | undefined,
-  accessKeyId: string,
-): string | VerifyFailure {
+function knownSecret(lookupSecret: (accessKeyId: string) => string | undefined, accessKeyId: string): string | VerifyFailure {
   return (
-    lookupSecret(accessKeyId) ??
-    refusal(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.')
+    lookupSecret(accessKeyId) ?? refusal(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.')
   );
 }
 
@@ -124,13 +133,11 @@ export function verifyOssRequest(
     if (accessKeyId === '' || provided === '') return refusal(400, 'InvalidArgument', 'Authorization header is invalid.');
     const secret = knownSecret(opts.lookupSecret, accessKeyId);
     if (typeof secret !== 'string') return secret;
-    const date = ossHeaderValue(h['x-oss-date']) ?? ossHeaderValue(h['date']);
-    if (date === undefined) return refusal(403, 'AccessDenied', 'The request has neither an x-oss-date nor a Date header.');
-    const skewed = checkSkew(parseRequestDate(date), now, maxSkewMs);
-    if (skewed) return skewed;
+    const dateRefused = checkV1V2Date(h, now, maxSkewMs);
+    if (dateRefused) return dateRefused;
     const sts = stringToSignV1(req);
     if (!sameSignature(signatureV1(secret, sts), provided)) return mismatch('StringToSign', sts, secret);
-    return securityToken === undefined ? { ok: true, accessKeyId, version: 'v1' } : { ok: true, accessKeyId, securityToken, version: 'v1' };
+    return accepted(accessKeyId, securityToken, 'v1');
   }
 
   if (auth.startsWith('OSS2 ')) {
@@ -149,15 +156,13 @@ export function verifyOssRequest(
       return refusal(400, 'InvalidArgument', 'Authorization header is invalid: it needs AccessKeyId and Signature.');
     const secret = knownSecret(opts.lookupSecret, accessKeyId);
     if (typeof secret !== 'string') return secret;
-    const date = ossHeaderValue(h['x-oss-date']) ?? ossHeaderValue(h['date']);
-    if (date === undefined) return refusal(403, 'AccessDenied', 'The request has neither an x-oss-date nor a Date header.');
-    const skewed = checkSkew(parseRequestDate(date), now, maxSkewMs);
-    if (skewed) return skewed;
+    const dateRefused = checkV1V2Date(h, now, maxSkewMs);
+    if (dateRefused) return dateRefused;
     const additional = additionalHeaderNames(additionalRaw, h);
     if (!Array.isArray(additional)) return additional;
     const sts = stringToSignV2(req, [...additional].sort());
     if (!sameSignature(signatureV2(secret, sts), provided)) return mismatch('StringToSign', sts, secret);
-    return securityToken === undefined ? { ok: true, accessKeyId, version: 'v2' } : { ok: true, accessKeyId, securityToken, version: 'v2' };
+    return accepted(accessKeyId, securityToken, 'v2');
   }
 
   if (auth.startsWith(OSS_V4_ALGORITHM + ' ')) {
@@ -215,7 +220,7 @@ export function verifyOssRequest(
     const canonical = canonicalRequestV4(req, additional);
     const sts = stringToSignV4(date, day + '/' + region + '/' + OSS_V4_PRODUCT + '/' + OSS_V4_TERMINATOR, canonical);
     if (!sameSignature(signatureV4(secret, day, region, sts), provided)) return mismatch('CanonicalRequest', canonical, secret);
-    return securityToken === undefined ? { ok: true, accessKeyId, version: 'v4' } : { ok: true, accessKeyId, securityToken, version: 'v4' };
+    return accepted(accessKeyId, securityToken, 'v4');
   }
 
   return refusal(

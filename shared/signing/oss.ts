@@ -62,6 +62,21 @@ function resourcePath(req: OssRequest): string {
 // ---------------------------------------------------------------------------------------
 // V1
 
+/** The first lines of the V1 and V2 strings to sign: VERB, Content-MD5, Content-Type, date. */
+function fixedLines(req: OssRequest, date: string | undefined): string {
+  const h = req.headers;
+  return (
+    req.method +
+    '\n' +
+    (ossHeaderValue(h['content-md5']) ?? '') +
+    '\n' +
+    (ossHeaderValue(h['content-type']) ?? '') +
+    '\n' +
+    (date ?? '') +
+    '\n'
+  );
+}
+
 /** The V1 CanonicalizedResource: `/<bucket>/<raw key>` plus sorted signed sub-resources. */
 function canonicalResourceV1(req: OssRequest): string {
   let r = resourcePath(req);
@@ -87,15 +102,7 @@ function canonicalResourceV1(req: OssRequest): string {
  */
 export function stringToSignV1(req: OssRequest): string {
   const h = req.headers;
-  let s =
-    req.method +
-    '\n' +
-    (ossHeaderValue(h['content-md5']) ?? '') +
-    '\n' +
-    (ossHeaderValue(h['content-type']) ?? '') +
-    '\n' +
-    (ossHeaderValue(h['x-oss-date']) ?? ossHeaderValue(h['date']) ?? '') +
-    '\n';
+  let s = fixedLines(req, ossHeaderValue(h['x-oss-date']) ?? ossHeaderValue(h['date']));
   let names: string[] | undefined;
   for (const name in h) {
     if (name.startsWith(OSS_HEADER_PREFIX) && h[name] !== undefined) (names ??= []).push(name);
@@ -144,14 +151,7 @@ export function stringToSignV2(req: OssRequest, additional: readonly string[]): 
   for (const name of signed) headers += name + ':' + (ossHeaderValue(h[name]) ?? '').trim() + '\n';
   const query = canonicalQuery(req);
   return (
-    req.method +
-    '\n' +
-    (ossHeaderValue(h['content-md5']) ?? '') +
-    '\n' +
-    (ossHeaderValue(h['content-type']) ?? '') +
-    '\n' +
-    (ossHeaderValue(h['date']) ?? '') +
-    '\n' +
+    fixedLines(req, ossHeaderValue(h['date'])) +
     headers +
     additional.join(';') +
     '\n' +
