@@ -5,6 +5,8 @@
  * gives estimates for what only a HEAD can tell, and says so in its `source`.
  */
 import * as z from 'zod';
+import { SSE_ALGORITHMS } from '../oss/port';
+import { COMPLIANCE_MODES } from '../validation/config';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -85,7 +87,7 @@ export type Source = z.infer<typeof SourceSchema>;
 
 export const RuleSchema = z.object({
   /** null: the bucket has no default encryption rule. */
-  algorithm: z.enum(['AES256', 'KMS', 'SM4']).nullable(),
+  algorithm: z.enum(SSE_ALGORITHMS).nullable(),
   kmsKeyId: z.string().nullable(),
   dataEncryption: z.literal('SM4').nullable(),
   /** The rule satisfies the policy (under COMPLIANCE=any, any rule does; under exact, only the policy's). */
@@ -131,10 +133,10 @@ export const BucketReportSchema = z.object({
 export type BucketReport = z.infer<typeof BucketReportSchema>;
 
 export const PolicySummarySchema = z.object({
-  algorithm: z.enum(['AES256', 'KMS', 'SM4']),
+  algorithm: z.enum(SSE_ALGORITHMS),
   kmsKeyId: z.string().optional(),
   kmsDataEncryption: z.literal('SM4').optional(),
-  compliance: z.enum(['any', 'exact']),
+  compliance: z.enum(COMPLIANCE_MODES),
   bucketInclude: z.array(z.string()),
   bucketExclude: z.array(z.string()),
   keyExcludePrefixes: z.array(z.string()),
