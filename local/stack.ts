@@ -37,6 +37,8 @@ export interface LocalStackOptions {
   asyncRetry?: { maxAttempts: number; baseDelayMs: number };
   /** Injected latency, faults and QPS limit of the OSS server (`oss-sse local --latency-ms/--fault-rate/--qps-limit`). */
   ossFaults?: FaultOptions;
+  /** What a self-copy does with metadata (`oss-sse local --self-copy-metadata`; ServerSettings.selfCopyMetadata). Default copy. */
+  selfCopyMetadata?: 'copy' | 'replace';
   /**
    * The RAM policy the printed access key is bound to (`oss-sse local --policy FILE`): the OSS,
    * KMS and FC servers refuse what it does not allow. Without it the key may do everything.
@@ -147,6 +149,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     log: options.log,
     kms: kms.keys,
     ...(options.ossFaults ? { faults: options.ossFaults } : {}),
+    ...(options.selfCopyMetadata ? { settings: { selfCopyMetadata: options.selfCopyMetadata } } : {}),
     ram,
   });
   const triggers: Triggers = { object: true, bucket: true };

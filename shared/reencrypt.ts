@@ -100,6 +100,20 @@ export interface ReencryptOptions {
   head?: ObjectHead;
   /** Which copies with an incomplete answer get a verifying HEAD; default one sampler per process. */
   verification?: VerificationSampler;
+  /**
+   * Inventory mode, when this run's probe showed that a self-copy keeps the metadata: the
+   * report's word that the object is plaintext, and what it says of it. The object is copied
+   * with no HEAD (copyAsReported); if it changed since the report, it is decided from a HEAD.
+   */
+  reported?: ReportedObject;
+}
+
+/** What an inventory report says of a plaintext object that may be copied without a HEAD (see reportedCopyOf). */
+export interface ReportedObject {
+  /** As the report wrote it, normalised (unquoted upper-case). */
+  etag: string;
+  size: number;
+  storageClass: 'Standard' | 'IA';
 }
 
 /** How many times an object that keeps changing under us is decided again. */
@@ -154,6 +168,21 @@ export async function reencryptObject(
   if (!bucketSelected(policy, target.bucket)) return outcome({ action: 'skipped', reason: 'excluded-bucket', bytes: 0 });
   if (keyExcluded(policy, key)) return outcome({ action: 'skipped', reason: 'excluded-prefix', bytes: 0 });
   try {
+    if (opts.reported && !opts.dryRun && !opts.head) {
+      const copied = await copyAsReported(oss, policy, { bucket: target.bucket, key }, opts.reported, opts.resolvedKeyId, requestIds);
+      try {
+        if (copied) {
+          const { current, written } = copied;
+          return outcome(
+            await finishCopy(oss, policy, current, written, 'unencrypted', opts.resolvedKeyId, opts.verification, requestIds, log),
+          );
+        }
+      } catch (err) {
+        // Someone else's write replaced our copy at once: decided below on what is there now.
+        if (!(err instanceof ObjectChangedError)) throw err;
+      }
+      // Changed since the report (or not what it says): decided below on a HEAD, as without a report.
+    }
     let head = opts.head ?? (await headAndRecord(oss, target.bucket, key, requestIds));
     if (!head && opts.tryDecodedKey && /[%+]/.test(key)) {
       const decoded = safeDecode(key);
@@ -171,33 +200,7 @@ export async function reencryptObject(
       if (opts.dryRun) return outcome({ action: 'would-reencrypt', reason: decision.reason, versionId, bytes: current.size });
       try {
         const written = await copyInPlace(oss, policy, current, opts.resolvedKeyId, requestIds);
-        const answer = answerVerdict(policy, current, written, opts.resolvedKeyId);
-        let verifiedBy: VerifiedBy = 'answer';
-        let newVersionId = written.versionId;
-        if (answer === 'needs-head' || (answer === 'partial' && (opts.verification ?? processSampler).takeSample())) {
-          newVersionId = (await verify(oss, policy, current, written, opts.resolvedKeyId, requestIds, log)).versionId;
-          verifiedBy = 'head';
-        } else if (answer === 'partial') verifiedBy = 'unsampled';
-        let plaintextVersion: ObjectOutcome['plaintextVersion'];
-        if (current.versionId !== undefined && current.versionId !== newVersionId) {
-          // The copy made a new current version; the plaintext one is still there.
-          let deleted = false;
-          if (policy.deletePlaintextVersions) {
-            await oss.deleteObject(current.bucket, current.key, current.versionId);
-            deleted = true;
-          }
-          plaintextVersion = { versionId: current.versionId, deleted };
-        }
-        return outcome({
-          action: 'reencrypted',
-          reason: decision.reason,
-          versionId,
-          bytes: current.size,
-          ...(written.etag ? { writtenEtag: written.etag } : {}),
-          ...(newVersionId !== undefined ? { newVersionId } : {}),
-          ...(plaintextVersion ? { plaintextVersion } : {}),
-          verifiedBy,
-        });
+        return outcome(await finishCopy(oss, policy, current, written, decision.reason, opts.resolvedKeyId, opts.verification, requestIds, log));
       } catch (err) {
         // 412, or a HEAD after our copy showing someone else's newer write: the object changed
         // under us. Never overwrite newer data: look again and decide on what is there now.
@@ -249,6 +252,116 @@ async function headAndRecord(oss: OssPort, bucket: string, key: string, requestI
   const head = await oss.headObject(bucket, key);
   if (head?.requestId) requestIds.push(head.requestId);
   return head;
+}
+
+/**
+ * After a copy: verify it (from its answer, else a HEAD — see answerVerdict and the sampler),
+ * then, in a versioned bucket, report the plaintext version it left behind and delete exactly
+ * that one when asked to (only now that the copy verified). Throws VerificationError or
+ * ObjectChangedError as verify does.
+ */
+async function finishCopy(
+  oss: OssPort,
+  policy: Policy,
+  current: ObjectHead,
+  written: Written,
+  reason: ReencryptReason,
+  resolvedKeyId: string | undefined,
+  sampler: VerificationSampler | undefined,
+  requestIds: string[],
+  log: Logger,
+): Promise<Omit<ObjectOutcome, 'bucket' | 'key' | 'durationMs' | 'requestIds'>> {
+  const answer = answerVerdict(policy, current, written, resolvedKeyId);
+  let verifiedBy: VerifiedBy = 'answer';
+  let newVersionId = written.versionId;
+  if (answer === 'needs-head' || (answer === 'partial' && (sampler ?? processSampler).takeSample())) {
+    newVersionId = (await verify(oss, policy, current, written, resolvedKeyId, requestIds, log)).versionId;
+    verifiedBy = 'head';
+  } else if (answer === 'partial') verifiedBy = 'unsampled';
+  let plaintextVersion: ObjectOutcome['plaintextVersion'];
+  if (current.versionId !== undefined && current.versionId !== newVersionId) {
+    // The copy made a new current version; the plaintext one is still there.
+    let deleted = false;
+    if (policy.deletePlaintextVersions) {
+      await oss.deleteObject(current.bucket, current.key, current.versionId);
+      deleted = true;
+    }
+    plaintextVersion = { versionId: current.versionId, deleted };
+  }
+  return {
+    action: 'reencrypted',
+    reason,
+    ...(current.versionId !== undefined ? { versionId: current.versionId } : {}),
+    bytes: current.size,
+    ...(written.etag ? { writtenEtag: written.etag } : {}),
+    ...(newVersionId !== undefined ? { newVersionId } : {}),
+    ...(plaintextVersion ? { plaintextVersion } : {}),
+    verifiedBy,
+  };
+}
+
+/**
+ * Answers of the report-based copy that mean "the object is not what the report says" — gone
+ * or overwritten (404, 412), archived since (InvalidObjectState), or of a type that cannot be
+ * copied (OperationNotSupported: an appendable object the report did not type): decided again
+ * from a HEAD, which knows what to do with each.
+ */
+function changedSinceReport(err: unknown): boolean {
+  if (!(err instanceof OssRequestError)) return false;
+  return err.status === 412 || err.status === 404 || err.code === 'InvalidObjectState' || err.code === 'OperationNotSupported';
+}
+
+/**
+ * Inventory mode with no HEAD (issue 13): GetObjectAcl, then CopyObject onto itself with
+ * `x-oss-metadata-directive: COPY` (the run's probe showed that a self-copy which rewrites the
+ * data keeps metadata and content headers), tags copied, the storage class from the report, the
+ * ACL sent again unless `default`, pinned to the report's ETag. The current version is copied
+ * (never a version id from the report: that one may no longer be current, and copying it would
+ * put older data over a newer write); the answer names the version it copied, which is the
+ * plaintext version. Undefined when the object changed since the report: decide from a HEAD.
+ */
+async function copyAsReported(
+  oss: OssPort,
+  policy: Policy,
+  target: { bucket: string; key: string },
+  reported: ReportedObject,
+  resolvedKeyId: string | undefined,
+  requestIds: string[],
+): Promise<{ current: ObjectHead; written: Written } | undefined> {
+  const etag = `"${reported.etag}"`;
+  try {
+    const headers: Record<string, string> = {
+      'x-oss-storage-class': reported.storageClass,
+      ...sseRequestHeaders(policy.target, resolvedKeyId),
+      'x-oss-copy-source-if-match': etag,
+      'x-oss-metadata-directive': 'COPY',
+      'x-oss-tagging-directive': 'Copy',
+    };
+    if (policy.preserveAcl) {
+      const acl = await oss.getObjectAcl(target.bucket, target.key);
+      // 'default' means "inherit the bucket's": sending nothing keeps it that way.
+      if (acl !== 'default') headers['x-oss-object-acl'] = acl;
+    }
+    const res = await oss.copyObject({ bucket: target.bucket, key: target.key, sourceBucket: target.bucket, sourceKey: target.key, headers });
+    if (res.requestId) requestIds.push(res.requestId);
+    // What is known of the plaintext object: enough for the verification (size) and the version step.
+    const current: ObjectHead = {
+      bucket: target.bucket,
+      key: target.key,
+      ...(res.sourceVersionId !== undefined ? { versionId: res.sourceVersionId } : {}),
+      etag,
+      size: reported.size,
+      objectType: 'Normal',
+      storageClass: reported.storageClass,
+      contentHeaders: {},
+      userMeta: {},
+      taggingCount: 0,
+    };
+    return { current, written: writtenFrom(res) };
+  } catch (err) {
+    if (changedSinceReport(err)) return undefined;
+    throw err;
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import {
 } from '../../shared/backfill/inventory';
 import { planBackfillRun, type RunPlan, type RunPlanInput } from '../../shared/backfill/plan';
 import { BackfillStateError, CheckpointSchema, parseRecord } from '../../shared/backfill/records';
+import { probeSelfCopyMetadata, type SelfCopyProbe } from '../../shared/backfill/self-copy-probe';
 import { OssRequestError } from '../../shared/oss/port';
 import { isValidBucketName } from '../../shared/validation/names';
 import { CliError, cloudContext, EXIT, policyFrom, resolvePolicyKey, withCloudOptions, type CloudOptions } from '../environment';
@@ -104,7 +105,7 @@ function writeCheckpoint(file: string, content: CheckpointFile): void {
 }
 
 /** The report as printed: the engine's, plus the inventory's counters and the error that stopped it. */
-type CliReport = BackfillReport & { inventory?: InventoryStats & { manifest: string }; error?: string };
+type CliReport = BackfillReport & { inventory?: InventoryStats & { manifest: string; selfCopyProbe?: SelfCopyProbe }; error?: string };
 
 function summaryTable(r: CliReport): string {
   const rows: Array<[string, string | number]> = [
@@ -120,7 +121,16 @@ function summaryTable(r: CliReport): string {
       ? ([
           ['inventory', r.inventory.manifest],
           ['rows settled by the report', r.inventory.known],
+          ['rows copied with no HEAD', r.inventory.copiedAsReported],
           ['changed since the report', r.inventory.changedSinceReport],
+          ...(r.inventory.selfCopyProbe
+            ? [
+                [
+                  'self-copy probe',
+                  `${r.inventory.selfCopyProbe.verdict} (${r.inventory.selfCopyProbe.requests} requests)${r.inventory.selfCopyProbe.reason ? `: ${r.inventory.selfCopyProbe.reason}` : ''}`,
+                ],
+              ]
+            : []),
         ] as Array<[string, string | number]>)
       : []),
     ['duration', `${(r.durationMs / 1000).toFixed(1)} s`],
@@ -166,6 +176,10 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     process.stderr.write(`checkpoint ${flags.checkpoint} says this backfill is complete; remove it to run again\n`);
     return EXIT.ok;
   }
+  // Inventory mode: may plaintext rows be copied with no HEAD? Asked once per run, on a scratch
+  // object of our own; a dry run writes nothing, so it does not ask (and HEADs every such row).
+  const selfCopyProbe =
+    inventoryRef && !dryRun ? await probeSelfCopyMetadata(ctx.oss, bucket, policy, ctx.log, resolvedKeyId) : undefined;
   // Ctrl-C, and in inventory mode a report that fails to read (stopOnError), stop the run through this.
   const controller = new AbortController();
   const plan = await planRun({
@@ -185,6 +199,7 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
     ...(flags.qps ? { qps: flags.qps } : {}),
     ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
     stop: controller,
+    ...(selfCopyProbe?.verdict === 'keeps' ? { copyWithoutHead: true } : {}),
   });
   const inventory = plan.inventory?.items;
   const failuresFile = flags.report ? `${flags.report}.failures.ndjson` : undefined;
@@ -268,7 +283,9 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
             rows: inventory.stats.rows,
             known: inventory.stats.known,
             headed: inventory.stats.headed,
+            copiedAsReported: inventory.stats.copiedAsReported,
             changedSinceReport: inventory.stats.changedSinceReport,
+            ...(selfCopyProbe ? { selfCopyProbe } : {}),
           },
         }
       : {}),

@@ -41,6 +41,11 @@ function qpsLimit(value: string): number {
   return n;
 }
 
+function selfCopyMetadata(value: string): 'copy' | 'replace' {
+  if (value !== 'copy' && value !== 'replace') throw new InvalidArgumentError('must be copy or replace');
+  return value;
+}
+
 function faultKinds(value: string): FaultKind[] {
   try {
     return parseFaultKinds(value);
@@ -103,6 +108,7 @@ interface LocalOptions {
   slowMs?: number;
   faultSeed?: number;
   policy?: string;
+  selfCopyMetadata?: 'copy' | 'replace';
 }
 
 /** `--policy FILE`: a RAM policy document, refused (exit 2) with what is wrong in it, naming the field. */
@@ -231,6 +237,12 @@ export function localCommand(): Command {
     .option('--qps-limit <n>', 'answer 503 to OSS requests beyond this many per second', qpsLimit)
     .option('--fault-seed <n>', 'seed of the fault draws, to repeat a run', seed)
     .option(
+      '--self-copy-metadata <mode>',
+      "what a CopyObject onto the same key does with metadata and content headers (unconfirmed on OSS): copy — x-oss-metadata-directive decides (COPY keeps the source's); replace — takes what the request carries, whatever the directive",
+      selfCopyMetadata,
+      'copy',
+    )
+    .option(
       '--policy <file>',
       'bind the printed access key to this RAM policy document (JSON): the OSS, KMS and FC endpoints refuse what it does not allow, as Alibaba Cloud does; without it the key may do everything',
     )
@@ -258,6 +270,7 @@ export function localCommand(): Command {
         functionEnv,
         ...(ossFaults ? { ossFaults } : {}),
         ...(policy ? { policy } : {}),
+        ...(opts.selfCopyMetadata ? { selfCopyMetadata: opts.selfCopyMetadata } : {}),
         log: opts.quiet || opts.demo ? undefined : (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${stack.readyLine()}\n`);

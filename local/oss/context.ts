@@ -10,6 +10,13 @@ export interface ServerSettings {
   region: string;
   /** CopyObject refuses sources above this when the copy changes the object (OSS: 1 GiB). */
   copyObjectLimitBytes: number;
+  /**
+   * What a CopyObject onto the same key does with metadata and content headers (UNCONFIRMED on
+   * real OSS, docs/oss-behaviour.md "Metadata on a self-copy"): `copy` — the directive decides
+   * (COPY keeps the source's); `replace` — the older CopyObject page's reading: a self-copy takes
+   * what the request carries, whatever the directive. `oss-sse local --self-copy-metadata`.
+   */
+  selfCopyMetadata: 'copy' | 'replace';
   /** How long a RestoreObject takes before the object is readable. */
   restoreDelayMs: number;
   /** Default KMS key id given to SSE-KMS objects and buckets that name none. */

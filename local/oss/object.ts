@@ -390,6 +390,8 @@ export async function copyObject(ctx: ObjectContext): Promise<void> {
   const sameObject = source.bucket === ctx.oss.bucket && src.key === ctx.oss.key;
   const changesData =
     !sameObject || sse?.algorithm !== src.sse?.algorithm || sse?.keyId !== src.sse?.keyId || storageClass !== src.storageClass;
+  // The `replace` reading of a self-copy ignores the directive (ServerSettings.selfCopyMetadata).
+  const replacesMeta = directive === 'REPLACE' || (sameObject && ctx.settings.selfCopyMetadata === 'replace');
   if (changesData && src.size > ctx.settings.copyObjectLimitBytes) {
     throw new OssError(
       400,
@@ -423,8 +425,8 @@ export async function copyObject(ctx: ObjectContext): Promise<void> {
     crc64: src.crc64,
     objectType: isLink ? 'Symlink' : src.objectType === 'Multipart' ? 'Multipart' : 'Normal',
     storageClass,
-    contentHeaders: directive === 'REPLACE' ? requestedContentHeaders(ctx) : src.contentHeaders,
-    userMeta: directive === 'REPLACE' ? requestedUserMeta(ctx) : src.userMeta,
+    contentHeaders: replacesMeta ? requestedContentHeaders(ctx) : src.contentHeaders,
+    userMeta: replacesMeta ? requestedUserMeta(ctx) : src.userMeta,
     acl: requestedAcl(ctx, changesData ? 'default' : src.acl),
     tags: tagDirective === 'Replace' ? (requestedTags(ctx) ?? []) : src.tags,
     ...(sse ? { sse } : {}),

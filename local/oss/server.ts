@@ -54,6 +54,8 @@ export interface OssServer {
   store: Store;
   /** The fault injector, when `faults` was given: its stats and journal show what was injected. */
   faults?: FaultInjector;
+  /** The settings in force; tests may change them between requests (e.g. selfCopyMetadata). */
+  settings: ServerSettings;
   close(): Promise<void>;
 }
 
@@ -206,6 +208,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
   const settings: ServerSettings = {
     region,
     copyObjectLimitBytes: 1024 ** 3,
+    selfCopyMetadata: 'copy',
     restoreDelayMs: 1000,
     // With a KMS attached, SSE-KMS without a key id gets that KMS's default key, as OSS
     // records its default CMK's real id.
@@ -337,6 +340,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     events,
     store,
     ...(faults ? { faults } : {}),
+    settings,
     close: listening.close,
   };
 }

@@ -8,7 +8,7 @@
 import type { Logger } from '../log';
 import type { OssPort } from '../oss/port';
 import type { Policy } from '../policy';
-import { reencryptObject, VerificationSampler, type ObjectOutcome } from '../reencrypt';
+import { reencryptObject, VerificationSampler, type ObjectOutcome, type ReportedObject } from '../reencrypt';
 import type { Checkpoint, Totals } from './records';
 import { inRange, type KeyRange } from './shards';
 
@@ -23,6 +23,8 @@ export interface WorkItem {
   /** Inventory mode: the ETag the report saw (reported when the object changed since). */
   etag?: string;
   size?: number;
+  /** Inventory mode: copy with no HEAD, as the report describes it (reportedCopyOf); a changed object is HEADed. */
+  reported?: ReportedObject;
 }
 
 export interface FailureRecord {
@@ -225,6 +227,7 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
       {
         ...(opts.dryRun ? { dryRun: true } : {}),
         ...(opts.resolvedKeyId ? { resolvedKeyId: opts.resolvedKeyId } : {}),
+        ...(item.reported ? { reported: item.reported } : {}),
         verification,
       },
     );

@@ -32,6 +32,7 @@ import {
   type ShardState,
   type Totals,
 } from './records';
+import { probeSelfCopyMetadata, type SelfCopyProbe } from './self-copy-probe';
 import { planInventoryShards, planJobShards, type KeyRange } from './shards';
 
 export type { JobInventory, JobRecord, ShardRange, ShardState } from './records';
@@ -148,12 +149,16 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
   };
   // Read the manifest now: a wrong key or bucket fails this invocation before any state exists.
   let inventory: JobInventory | undefined;
+  let selfCopyProbe: SelfCopyProbe | undefined;
   let shards: ShardRange[];
   if (payload.inventory) {
     const report = { bucket: payload.inventory.bucket ?? payload.bucket, manifestKey: payload.inventory.manifestKey };
     const manifest = await loadManifestOfBucket(ossInventorySource(deps.oss), report, payload.bucket);
     inventory = { ...report, dataBucket: inventoryDataBucket(manifest, payload.inventory.bucket, payload.bucket) };
     shards = planInventoryShards(manifest.files, payload.shards).map((files) => ({ files }));
+    // Once per job, never per shard or object: the shards read the verdict from the job record.
+    // A dry run writes nothing, so it does not probe (and HEADs every plaintext row).
+    if (!payload.dryRun) selfCopyProbe = await probeSelfCopyMetadata(deps.oss, payload.bucket, deps.policy, deps.log, deps.resolvedKeyId);
   } else {
     shards = await planJobShards(deps.oss, payload, range);
   }
@@ -165,6 +170,7 @@ async function startJob(payload: BackfillPayload, deps: JobDeps): Promise<Backfi
     ...(payload.concurrency ? { concurrency: payload.concurrency } : {}),
     qps: payload.qps ?? DEFAULT_JOB_QPS,
     ...(inventory ? { inventory } : {}),
+    ...(selfCopyProbe ? { selfCopyProbe } : {}),
     shards: shards.map(({ startAfter, endAt, endBefore, files }) => ({
       ...(startAfter !== undefined ? { startAfter } : {}),
       ...(endAt !== undefined ? { endAt } : {}),
@@ -232,6 +238,7 @@ async function runShard(jobId: string, shard: number, generation: number, deps: 
       ...(qps ? { qps } : {}),
       ...(concurrency ? { concurrency } : {}),
       stop: new AbortController(),
+      ...(job.selfCopyProbe?.verdict === 'keeps' ? { copyWithoutHead: true } : {}),
     });
   } catch (e) {
     if (!job.inventory) throw e;
@@ -390,6 +397,7 @@ async function writeReportIfDone(deps: JobDeps, job: JobRecord): Promise<Totals 
       ? {
           inventory: `oss://${job.inventory.bucket}/${job.inventory.manifestKey}`,
           changedSinceReport: all.shards.reduce((n, s) => n + (s.changedSinceReport ?? 0), 0),
+          ...(job.selfCopyProbe ? { selfCopyProbe: job.selfCopyProbe } : {}),
         }
       : {}),
     done: true,

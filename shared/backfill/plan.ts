@@ -49,6 +49,8 @@ export interface RunPlanInput {
    * error (inventoryItems' stopOnError: objects in flight finish, the checkpoint is kept).
    */
   stop: AbortController;
+  /** Inventory mode: the run's self-copy probe said `keeps` (inventoryItems' copyWithoutHead). */
+  copyWithoutHead?: boolean;
 }
 
 export interface RunPlan {
@@ -94,6 +96,7 @@ export async function planBackfillRun(input: RunPlanInput): Promise<RunPlan> {
     ...(resumeAfter !== undefined ? { resumeAfter } : {}),
     ...(source.files ? { files: source.files } : {}),
     stopOnError: stop,
+    ...(input.copyWithoutHead ? { copyWithoutHead: true } : {}),
   });
   return { engine: { ...common, items, oss: items.trackChanges(limited) }, inventory: { items, manifest } };
 }

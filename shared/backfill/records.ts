@@ -7,6 +7,7 @@ import * as z from 'zod';
 import { formatZodIssues } from '../validation/issues';
 import type { VerificationCounts } from '../reencrypt';
 import type { FileRange } from './inventory/cursor';
+import type { SelfCopyProbe } from './self-copy-probe';
 import type { KeyRange } from './shards';
 
 const Count = z.int().nonnegative();
@@ -66,6 +67,14 @@ export const JobInventorySchema = z.object({
 });
 export type JobInventory = z.infer<typeof JobInventorySchema>;
 
+/** The job's self-copy probe (self-copy-probe.ts), run once when it starts; shards read the verdict here. */
+export const SelfCopyProbeSchema = z.object({
+  verdict: z.enum(['keeps', 'replaces', 'unknown']),
+  requests: Count,
+  reason: z.string().optional(),
+  leftBehind: z.string().optional(),
+}) satisfies z.ZodType<SelfCopyProbe>;
+
 /** `<prefix><jobId>/job.json`: what the job does, written once when it starts. */
 export const JobRecordSchema = z.object({
   jobId: z.string().min(1),
@@ -77,6 +86,8 @@ export const JobRecordSchema = z.object({
   shards: z.array(ShardRangeSchema).min(1),
   /** Inventory mode: the report (shards split its data files; their cursors are inventory cursors, not keys). */
   inventory: JobInventorySchema.optional(),
+  /** Inventory mode, not a dry run: `keeps` lets the shards copy plaintext rows with no HEAD. */
+  selfCopyProbe: SelfCopyProbeSchema.optional(),
   createdAt: z.string(),
 });
 export type JobRecord = z.infer<typeof JobRecordSchema>;

@@ -9,3 +9,4 @@ export * from './manifest';
 export * from './rows';
 export * from './reader';
 export * from './items';
+export * from './report-copy';

@@ -7,6 +7,7 @@ import { decorateOssPort } from '../oss-hooks';
 import { inventoryCursor, parseInventoryCursor, type FileRange } from './cursor';
 import type { InventoryManifest } from './manifest';
 import { readInventoryRows } from './reader';
+import { reportedCopyOf } from './report-copy';
 import { InventoryError, type InventorySource } from './source';
 
 export interface InventoryItemsOptions {
@@ -30,6 +31,11 @@ export interface InventoryItemsOptions {
    * so out of runBackfill, while objects in flight may still be finishing).
    */
   stopOnError?: AbortController;
+  /**
+   * The run's probe found that a self-copy keeps the metadata (self-copy-probe.ts): plaintext
+   * rows that reportedCopyOf accepts are copied with no HEAD. Otherwise every such row is HEADed.
+   */
+  copyWithoutHead?: boolean;
 }
 
 export interface InventoryStats {
@@ -39,7 +45,12 @@ export interface InventoryStats {
   known: number;
   /** Rows handed to the shared routine (HEAD, decide, maybe re-encrypt). */
   headed: number;
-  /** HEADs (through trackChanges) whose ETag differs from the report's: the object changed since; it was decided on the HEAD. */
+  /** Rows handed to the shared routine to copy as the report describes them, with no HEAD (copyWithoutHead). */
+  copiedAsReported: number;
+  /**
+   * HEADs (through trackChanges) whose ETag differs from the report's: the object changed since;
+   * it was decided on the HEAD (for a row copied as reported: after its pinned copy failed).
+   */
   changedSinceReport: number;
   /** The error that ended the report early (with stopOnError). */
   error?: Error;
@@ -65,8 +76,8 @@ export interface InventoryItems extends AsyncIterable<WorkItem> {
  * the cursor, so rows of a file that failed are never passed for good.
  */
 export function inventoryItems(source: InventorySource, manifest: InventoryManifest, opts: InventoryItemsOptions): InventoryItems {
-  const stats: InventoryStats = { rows: 0, known: 0, headed: 0, changedSinceReport: 0 };
-  // Report ETags of the rows in flight, by key, until their first HEAD (bounded by the engine's window).
+  const stats: InventoryStats = { rows: 0, known: 0, headed: 0, copiedAsReported: 0, changedSinceReport: 0 };
+  // Report ETags of the rows in flight, by key, until their first HEAD or their copy as reported (bounded by the engine's window).
   const expected = new Map<string, string>();
   const resumeAfter = opts.resumeAfter === undefined ? undefined : parseInventoryCursor(opts.resumeAfter);
   const excluded = (key: string): string | undefined =>
@@ -106,9 +117,11 @@ export function inventoryItems(source: InventorySource, manifest: InventoryManif
         stats.known++;
         yield { ...item, known: { action: 'compliant' } };
       } else {
-        stats.headed++;
+        const reported = opts.copyWithoutHead ? reportedCopyOf(row, opts.policy.multipartThresholdBytes) : undefined;
+        if (reported) stats.copiedAsReported++;
+        else stats.headed++;
         if (row.etag !== undefined) expected.set(row.key, row.etag);
-        yield item;
+        yield reported ? { ...item, reported } : item;
       }
     }
   }
@@ -135,6 +148,10 @@ export function inventoryItems(source: InventorySource, manifest: InventoryManif
             // Only the first HEAD compares with the report; later ones (after a 412, the verification) are our own doing.
             expected.delete(key);
             if (head && normalizeEtag(head.etag) !== etag) stats.changedSinceReport++;
+          },
+          // A row copied as reported whose pinned copy went through: it had not changed, and no HEAD follows.
+          copyObject: (_written, [args]) => {
+            if (args.bucket === opts.bucket && args.sourceKey === args.key && args.sourceVersionId === undefined) expected.delete(args.key);
           },
         },
       });
