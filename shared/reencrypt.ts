@@ -200,7 +200,9 @@ export async function reencryptObject(
       if (opts.dryRun) return outcome({ action: 'would-reencrypt', reason: decision.reason, versionId, bytes: current.size });
       try {
         const written = await copyInPlace(oss, policy, current, opts.resolvedKeyId, requestIds);
-        return outcome(await finishCopy(oss, policy, current, written, decision.reason, opts.resolvedKeyId, opts.verification, requestIds, log));
+        return outcome(
+          await finishCopy(oss, policy, current, written, decision.reason, opts.resolvedKeyId, opts.verification, requestIds, log),
+        );
       } catch (err) {
         // 412, or a HEAD after our copy showing someone else's newer write: the object changed
         // under us. Never overwrite newer data: look again and decide on what is there now.
@@ -342,7 +344,13 @@ async function copyAsReported(
       // 'default' means "inherit the bucket's": sending nothing keeps it that way.
       if (acl !== 'default') headers['x-oss-object-acl'] = acl;
     }
-    const res = await oss.copyObject({ bucket: target.bucket, key: target.key, sourceBucket: target.bucket, sourceKey: target.key, headers });
+    const res = await oss.copyObject({
+      bucket: target.bucket,
+      key: target.key,
+      sourceBucket: target.bucket,
+      sourceKey: target.key,
+      headers,
+    });
     if (res.requestId) requestIds.push(res.requestId);
     // What is known of the plaintext object: enough for the verification (size) and the version step.
     const current: ObjectHead = {

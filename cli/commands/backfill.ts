@@ -178,8 +178,7 @@ async function execute(bucket: string, flags: BackfillFlags, mode: 'scan' | 'bac
   }
   // Inventory mode: may plaintext rows be copied with no HEAD? Asked once per run, on a scratch
   // object of our own; a dry run writes nothing, so it does not ask (and HEADs every such row).
-  const selfCopyProbe =
-    inventoryRef && !dryRun ? await probeSelfCopyMetadata(ctx.oss, bucket, policy, ctx.log, resolvedKeyId) : undefined;
+  const selfCopyProbe = inventoryRef && !dryRun ? await probeSelfCopyMetadata(ctx.oss, bucket, policy, ctx.log, resolvedKeyId) : undefined;
   // Ctrl-C, and in inventory mode a report that fails to read (stopOnError), stop the run through this.
   const controller = new AbortController();
   const plan = await planRun({
