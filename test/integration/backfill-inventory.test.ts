@@ -567,9 +567,12 @@ describe('oss-sse backfill --inventory (built CLI)', () => {
 
     const first = await cli([...base, '--max-objects', '200', '--concurrency', '4']);
     expect(first.code, first.stderr).toBe(0);
-    const r1 = JSON.parse(first.stdout) as BackfillReport & { inventory: InventoryStats & { manifest: string } };
+    const r1 = JSON.parse(first.stdout) as BackfillReport & { inventory: InventoryStats & { manifest: string; selfCopyProbe?: unknown } };
     expect(r1).toMatchObject({ scanned: 200, stoppedBy: 'max-objects', checkpoint: { done: false } });
     expect(r1.inventory).toMatchObject({ manifest: `oss://${REPORTS}/${s.manifestKey}`, rows: expect.any(Number) });
+    // The run's self-copy probe found a COPY self-copy keeps the metadata: plaintext rows skip the HEAD.
+    expect(r1.inventory).toMatchObject({ selfCopyProbe: { verdict: 'keeps', requests: 4 }, headed: 0 });
+    expect(r1.inventory.copiedAsReported).toBeGreaterThan(0);
     expect(r1.checkpoint.cursor).toBe(inventoryCursor({ fileIndex: 1, record: 49 }));
     const saved = JSON.parse(readFileSync(ckpt, 'utf8')) as { mode: string; inventory: unknown; checkpoint: { cursor: string } };
     expect(saved).toMatchObject({ mode: 'inventory', inventory: { bucket: REPORTS, manifestKey: s.manifestKey } });
@@ -692,6 +695,9 @@ describe('backfill job in inventory mode', () => {
       unknown
     >;
     expect(report).toMatchObject({ done: true, inventory: `oss://${REPORTS}/${s.manifestKey}`, changedSinceReport: 0 });
+    // Probed once by the coordinator; the verdict reached the shard through the job record and is in the report.
+    expect(progress.job.selfCopyProbe).toEqual({ verdict: 'keeps', requests: 4 });
+    expect(report.selfCopyProbe).toEqual({ verdict: 'keeps', requests: 4 });
   });
 
   it('a corrupted report fails the chain with the file named in its state, and does not continue', async () => {
