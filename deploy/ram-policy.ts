@@ -26,6 +26,7 @@ import {
   type OssResourceLevel,
 } from '../shared/ram/actions';
 import type { OpUse, PortName } from './reachable-ops';
+import { PROBE_PREFIX } from '../shared/backfill/self-copy-probe';
 
 /** The functions s.yaml deploys: source folder name → FC function name. */
 export const FUNCTIONS = {
@@ -76,6 +77,29 @@ export const CONFIG_GATES: readonly ConfigGate[] = [
   },
 ];
 
+/**
+ * An op the code reaches only on keys of its own under `prefix`: when every call site left
+ * after the gates is in `callSitesIn`, it is granted on `<bucket>/<prefix>*` of the function's
+ * buckets only, not on every object. A call anywhere else grants it on every object as usual.
+ */
+export interface PrefixScope {
+  port: PortName;
+  op: string;
+  callSitesIn: readonly string[];
+  prefix: string;
+  why: string;
+}
+
+export const PREFIX_SCOPES: readonly PrefixScope[] = [
+  {
+    port: 'oss',
+    op: 'DeleteObject',
+    callSitesIn: ['shared/backfill/self-copy-probe.ts'],
+    prefix: PROBE_PREFIX,
+    why: "the backfill's self-copy probe deletes its own scratch object (each version it made), nothing else",
+  },
+];
+
 /** What the policies depend on besides the code: from s.yaml, rendered. */
 export interface DeploySettings {
   /** The account in every ARN: digits, or `*` for documents that fit any account. */
@@ -114,11 +138,18 @@ export function kmsKeyResources(settings: DeploySettings): string[] {
   return [`acs:kms:${region}:${acct}:key/${key}`];
 }
 
-/** Whether a gate removes this op for this function (gate off and every call site behind it). */
-function gatedOff(use: OpUse, config: Config): boolean {
+/** The call sites of this op a gate that is off does not remove (none: the op is not granted). */
+export function ungatedCalls(use: OpUse, config: Config): string[] {
   const gate = CONFIG_GATES.find((g) => g.port === use.port && g.op === use.op);
-  if (!gate || gate.enabled(config)) return false;
-  return use.calls.every((at) => gate.callSitesIn.includes(callFile(at)));
+  if (!gate || gate.enabled(config)) return use.calls;
+  return use.calls.filter((at) => !gate.callSitesIn.includes(callFile(at)));
+}
+
+/** The prefix the op is granted on, when every call site left is one a PrefixScope covers. */
+export function scopedPrefix(use: OpUse, calls: readonly string[]): string | undefined {
+  const scope = PREFIX_SCOPES.find((p) => p.port === use.port && p.op === use.op);
+  if (!scope || calls.length === 0 || !calls.every((at) => scope.callSitesIn.includes(callFile(at)))) return undefined;
+  return scope.prefix;
 }
 
 /** `shared/reencrypt.ts:42` → `shared/reencrypt.ts` (deploy/reachable-ops.json keeps files only). */
@@ -132,8 +163,10 @@ export function usesByFile(uses: readonly OpUse[]): OpUse[] {
 /** The policy document for one function's role. */
 export function buildPolicy(fn: FunctionKey, uses: readonly OpUse[], settings: DeploySettings): RamPolicy {
   const { accountId: acct, arnRegion: region, config } = settings;
-  const active = uses.filter((u) => !gatedOff(u, config));
+  const active = uses.map((u) => ({ ...u, calls: ungatedCalls(u, config) })).filter((u) => u.calls.length > 0);
   const oss: Record<OssResourceLevel, Set<string>> = { object: new Set(), bucket: new Set(), service: new Set() };
+  // Object actions granted only under a prefix (PREFIX_SCOPES), by prefix.
+  const scoped = new Map<string, Set<string>>();
   const kmsModes = new Set<string>();
   const statements: RamStatement[] = [];
   const kmsStatements: RamStatement[] = [];
@@ -142,8 +175,14 @@ export function buildPolicy(fn: FunctionKey, uses: readonly OpUse[], settings: D
     if (use.port === 'oss') {
       const row = ossOpRam(use.op);
       if (!row) throw new Error(`shared/ram/actions.ts has no row for OSS op ${use.op}`);
-      for (const a of row.actions) oss[row.level].add(a);
-      if (use.versioned) for (const a of row.versioned ?? []) oss[row.level].add(a);
+      const prefix = row.level === 'object' ? scopedPrefix(use, use.calls) : undefined;
+      let into = oss[row.level];
+      if (prefix !== undefined) {
+        into = scoped.get(prefix) ?? new Set<string>();
+        scoped.set(prefix, into);
+      }
+      for (const a of row.actions) into.add(a);
+      if (use.versioned) for (const a of row.versioned ?? []) into.add(a);
       for (const m of row.kms ?? []) kmsModes.add(m);
     } else if (use.port === 'kms') {
       const row = Object.values(KMS_PORT_RAM).find((r) => r.op === use.op);
@@ -165,6 +204,13 @@ export function buildPolicy(fn: FunctionKey, uses: readonly OpUse[], settings: D
     ossStatements.push({ Effect: 'Allow', Action: sorted(oss.bucket), Resource: buckets.map((b) => `acs:oss:*:${acct}:${b}`) });
   }
   if (oss.service.size > 0) ossStatements.push({ Effect: 'Allow', Action: sorted(oss.service), Resource: [`acs:oss:*:${acct}:*`] });
+  for (const [prefix, actions] of scoped) {
+    // Granted on every object anyway (another call site): nothing narrower to add.
+    const narrower = [...actions].filter((a) => !oss.object.has(a));
+    if (narrower.length > 0) {
+      ossStatements.push({ Effect: 'Allow', Action: sorted(narrower), Resource: buckets.map((b) => `acs:oss:*:${acct}:${b}/${prefix}*`) });
+    }
+  }
 
   // Job state: the backfill's GetObject/PutObject on STATE_BUCKET, when its globs do not cover it already.
   const state = config.STATE_BUCKET;

@@ -16,6 +16,8 @@ import { FC_PORT_RAM, KMS_PORT_RAM, KMS_SSE_READ_ACTIONS, KMS_SSE_WRITE_ACTIONS,
 import {
   buildPolicy,
   CONFIG_GATES,
+  PREFIX_SCOPES,
+  type RamStatement,
   FUNCTION_KEYS,
   FUNCTIONS,
   policyActions,
@@ -41,6 +43,7 @@ import type { KmsPort } from '../../shared/kms';
 import { memoryLogger } from '../../shared/log';
 import type { ObjectHead, OssPort } from '../../shared/oss/port';
 import { policyFromConfig } from '../../shared/policy';
+import { PROBE_PREFIX } from '../../shared/backfill/self-copy-probe';
 import { reencryptObject } from '../../shared/reencrypt';
 import { loadConfig, type Config } from '../../shared/validation/config';
 
@@ -147,9 +150,12 @@ describe('RAM policy documents', () => {
     );
     const invoke = r.policies.backfill.Statement.filter((s) => s.Action.includes('fc:InvokeFunction'));
     expect(invoke.map((s) => s.Resource)).toEqual([['acs:fc:*:*:functions/oss-sse-backfill']]);
-    // Defaults: AES256, COMPLIANCE=any, DELETE_PLAINTEXT_VERSIONS=false → no KMS, no delete.
+    // Defaults: AES256, COMPLIANCE=any, DELETE_PLAINTEXT_VERSIONS=false → no KMS, no delete but
+    // the backfill's self-copy probe's, of its own scratch objects only.
     for (const fn of FUNCTION_KEYS) {
-      expect(policyActions(r.policies[fn]).filter((a) => a.startsWith('kms:') || a.startsWith('oss:Delete'))).toEqual([]);
+      expect(policyActions(r.policies[fn]).filter((a) => a.startsWith('kms:'))).toEqual([]);
+      const deletes = r.policies[fn].Statement.filter((s) => s.Action.some((a) => a.startsWith('oss:Delete')));
+      for (const d of deletes) expect([fn, d.Resource.every((res) => res.endsWith(`/${PROBE_PREFIX}*`))]).toEqual(['backfill', true]);
     }
   });
 
@@ -216,18 +222,32 @@ describe('the derivation itself', () => {
 });
 
 describe('config gates hold in the code', () => {
-  it('each gate covers every call site of its op', () => {
+  it('each gate covers every call site of its op (but those a prefix scope grants apart)', () => {
     for (const gate of CONFIG_GATES) {
+      const scope = PREFIX_SCOPES.find((p) => p.port === gate.port && p.op === gate.op);
       for (const fn of FUNCTION_KEYS) {
         for (const use of r.uses[fn].filter((u) => u.port === gate.port && u.op === gate.op)) {
           for (const at of use.calls)
             expect(
-              gate.callSitesIn.some((f) => at.startsWith(`${f}:`)),
+              [...gate.callSitesIn, ...(scope?.callSitesIn ?? [])].some((f) => at.startsWith(`${f}:`)),
               `${gate.op} at ${at}`,
             ).toBe(true);
         }
       }
     }
+  });
+
+  it("the backfill's self-copy probe may delete under its own prefix only, unless DELETE_PLAINTEXT_VERSIONS grants deletes anyway", () => {
+    const deletes = (policy: RamPolicy): RamStatement[] => policy.Statement.filter((s) => s.Action.includes('oss:DeleteObject'));
+    const off = deletes(buildPolicy('backfill', r.uses.backfill, variant({}, { backfill: ['data-*'] })));
+    expect(off).toEqual([
+      { Effect: 'Allow', Action: ['oss:DeleteObject', 'oss:DeleteObjectVersion'], Resource: [`acs:oss:*:*:data-*/${PROBE_PREFIX}*`] },
+    ]);
+    const on = deletes(buildPolicy('backfill', r.uses.backfill, variant({ DELETE_PLAINTEXT_VERSIONS: 'true' }, { backfill: ['data-*'] })));
+    expect(on.map((s) => s.Resource)).toEqual([['acs:oss:*:*:data-*/*']]);
+    // The other functions never probe: no delete at all with the gate off.
+    for (const fn of ['object-encryption', 'bucket-encryption'] as const)
+      expect(deletes(buildPolicy(fn, r.uses[fn], variant({})))).toEqual([]);
   });
 
   it('DescribeKey: only shared/fc.ts reaches checkSseKey, and it asks KMS only when a key is named', async () => {
