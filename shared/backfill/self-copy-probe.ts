@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log';
 import { CONTENT_HEADER_NAMES, OssRequestError, type ObjectHead, type OssPort } from '../oss/port';
-import { sseRequestHeaders, type Policy } from '../policy';
+import { bucketSelected, sseRequestHeaders, type Policy } from '../policy';
 
 export type SelfCopyVerdict = 'keeps' | 'replaces' | 'unknown';
 
@@ -69,6 +69,8 @@ export async function probeSelfCopyMetadata(
   log: Logger,
   resolvedKeyId?: string,
 ): Promise<SelfCopyProbe> {
+  // A bucket the policy leaves alone gets nothing written to it, not even a scratch object.
+  if (!bucketSelected(policy, bucket)) return { verdict: 'unknown', requests: 0, reason: 'the bucket is excluded by the policy' };
   const key = `${PROBE_PREFIX}${randomUUID()}`;
   const sse = sseRequestHeaders(policy.target, resolvedKeyId);
   let requests = 0;
