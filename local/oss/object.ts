@@ -371,6 +371,8 @@ export async function deleteMultipleObjects(ctx: RequestContext): Promise<void> 
  * CopyObject. SSE comes from the request headers or the bucket default, never from the
  * source. The ACL becomes `default` unless sent, except on a metadata-only self-copy, which
  * keeps it; storage class is not carried over unless sent (UNCONFIRMED: the stricter reading).
+ * Metadata and content headers follow x-oss-metadata-directive, or on a self-copy under
+ * settings.selfCopyMetadata 'replace' always come from the request (UNCONFIRMED either way).
  * See docs/oss-behaviour.md#objects-and-re-encryption.
  */
 export async function copyObject(ctx: ObjectContext): Promise<void> {
