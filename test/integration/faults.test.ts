@@ -3,6 +3,7 @@
  * and our OssHttpClient see them, the atomicity of faulted writes, the QPS limit, latency,
  * and the `oss-sse local` flags that turn them on.
  */
+import OSS from 'ali-oss';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -15,6 +16,10 @@ import { OssHttpClient } from '../../shared/oss/http-client';
 import type { OssRequestInfo } from '../../shared/oss/transport';
 import { OssRequestError, type OssNoAnswer } from '../../shared/oss/port';
 import { isTransientOssError } from '../../shared/retry';
+import { probeSelfCopyMetadata } from '../../shared/backfill/self-copy-probe';
+import { memoryLogger } from '../../shared/log';
+import { policyFromConfig } from '../../shared/policy';
+import { loadConfig } from '../../shared/validation/config';
 import { startTestOss, TEST_AK, TEST_SECRET, type OssTestClient, type TestOss } from '../helpers/oss';
 
 /** A second key the fault injector exempts: a fault-free view of the same store. */
@@ -410,6 +415,7 @@ describe('oss-sse local fault flags', () => {
     [['--qps-limit', '0'], /--qps-limit.*> 0/],
     [['--fault-reset-rate', '0.6', '--fault-internal500-rate', '0.6'], /invalid fault flags: .*add up to 1.2/],
     [['--fault-kinds', 'reset'], /give --fault-rate too/],
+    [['--self-copy-metadata', 'keep'], /--self-copy-metadata.*must be copy or replace/],
   ])(
     '%j exits 2 with a clear message',
     async (args, message) => {
@@ -442,7 +448,7 @@ describe('oss-sse local fault flags', () => {
       retry: { maxAttempts: 1 },
     });
     open.push(oss);
-    return { child, exited, oss };
+    return { child, exited, oss, ready };
   }
 
   it('--qps-limit 1: a parent on the IPC channel reads the requests and refusals the server counted', async () => {
@@ -457,6 +463,26 @@ describe('oss-sse local fault flags', () => {
       expect(traffic).toMatchObject({ requests: 8, throttled: refused, byOperation: { 'GET service': 8 } });
       expect(traffic.perSecond.reduce((sum, s) => sum + s.requests, 0)).toBe(8);
       expect(traffic.perSecond.reduce((sum, s) => sum + s.throttled, 0)).toBe(refused);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect((await exited).code).toBe(0);
+  }, 30_000);
+
+  it("--self-copy-metadata replace: a self-copy takes the request's metadata, so the backfill's probe says replaces", async () => {
+    const { child, exited, oss, ready } = await running(['--self-copy-metadata', 'replace']);
+    try {
+      const admin = new OSS({
+        accessKeyId: ready.accessKeyId,
+        accessKeySecret: ready.accessKeySecret,
+        region: `oss-${ready.region}`,
+        endpoint: ready.oss,
+        bucket: 'probe-replace',
+      } as OSS.Options);
+      await admin.putBucket('probe-replace');
+      const probe = await probeSelfCopyMetadata(oss, 'probe-replace', policyFromConfig(loadConfig({})), memoryLogger());
+      expect(probe).toMatchObject({ verdict: 'replaces', requests: 4 });
+      expect((await admin.list({ 'max-keys': 10 }, {})).objects ?? []).toEqual([]);
     } finally {
       child.kill('SIGTERM');
     }
