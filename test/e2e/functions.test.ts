@@ -19,6 +19,7 @@ import { crc64 } from '../../shared/crc64';
 import type { FunctionRuntime } from '../../local/runtime';
 import { FUNCTION_NAMES, startLocalStack, type LocalStack } from '../../local/stack';
 import { objectTriggerMatches } from '../../shared/triggers';
+import { writeInventoryReport, type InventoryObject } from '../helpers/inventory';
 
 const root = join(__dirname, '..', '..');
 const functionsDir = join(root, 'dist', 'functions');
@@ -690,6 +691,54 @@ describe('the backfill fans out through FC', () => {
     await h.stack.idle();
     expect(h.lines.filter((l) => /^FC POST oss-sse-backfill 202 /.test(l)).length).toBeGreaterThanOrEqual(1);
     for (const key of keys) expect((await c.head(key)).res.headers['x-oss-server-side-encryption']).toBe('AES256');
+    expect(h.runtime.failures()).toEqual([]);
+  });
+});
+
+describe('the backfill in inventory mode, under its own policy (defaults: no DELETE_PLAINTEXT_VERSIONS)', () => {
+  it('probes once on a scratch object it may delete (its delete is granted under .oss-sse/probe/ only), copies the plaintext rows with no HEAD, and leaves nothing behind', async () => {
+    const h = await startStack();
+    h.stack.triggers.object = false;
+    const c = await h.plainBucket('inventory-backfill-bucket');
+    const reports = await h.plainBucket('inventory-backfill-reports');
+    const keys = ['a.txt', 'b.txt', 'c.txt'];
+    const rows: InventoryObject[] = [];
+    let from = 0;
+    try {
+      for (const key of keys)
+        await c.put(key, Buffer.from(`plain ${key}`), { meta: { who: key }, headers: { 'x-oss-object-acl': 'private' } });
+      for (const key of keys) {
+        const head = (await c.head(key)).res.headers;
+        rows.push({ key, size: Number(head['content-length']), etag: head.etag as string, encrypted: 'false' });
+      }
+      const manifestKey = await writeInventoryReport(
+        { putObject: async (_bucket: string, key: string, body: Buffer) => void (await reports.put(key, body)) },
+        { destBucket: 'inventory-backfill-reports', sourceBucket: 'inventory-backfill-bucket', objects: rows },
+      );
+      from = h.lines.length;
+      const result = await h.runtime.invoke('backfill', {
+        bucket: 'inventory-backfill-bucket',
+        inventory: { manifestKey, bucket: 'inventory-backfill-reports' },
+        shards: 1,
+      });
+      expect(result).toMatchObject({ status: 'job-done', totals: { reencrypted: 3 } });
+    } finally {
+      h.stack.triggers.object = true;
+    }
+    await h.stack.idle();
+    // No HEAD of a plaintext row: ACL and copy each (the one verifying HEAD of the sample aside).
+    const during = h.lines.slice(from);
+    const heads = keys.flatMap((key) =>
+      during.filter((l) => l.startsWith(`HEAD inventory-backfill-bucket.oss-${REGION}.aliyuncs.com/${key} `)),
+    );
+    expect(heads.length).toBeLessThanOrEqual(1);
+    expect(during.filter((l) => /^DELETE inventory-backfill-bucket\.\S+\/\.oss-sse\/probe\/\S+ 204 /.test(l))).toHaveLength(1);
+    for (const key of keys) {
+      const head = (await c.head(key)).res.headers;
+      expect([head['x-oss-server-side-encryption'], head['x-oss-meta-who'], (await c.getACL(key)).acl]).toEqual(['AES256', key, 'private']);
+    }
+    expect((await c.getBucketVersions({ prefix: '.oss-sse/' })).objects ?? []).toEqual([]);
+    expect(h.lines.filter((l) => /^RAM .* denied /.test(l))).toEqual([]);
     expect(h.runtime.failures()).toEqual([]);
   });
 });
