@@ -173,8 +173,14 @@ export async function reencryptObject(
       try {
         if (copied) {
           const { current, written } = copied;
+          if (written.versionId !== undefined && current.versionId === undefined) {
+            // OSS documents x-oss-copy-source-version-id on this answer; without it the version replaced is unknown and stays.
+            log.warn('the copy named no source version: the version it replaced is kept', { bucket: target.bucket, key });
+          }
           return outcome(
-            await finishCopy(oss, policy, current, written, 'unencrypted', opts.resolvedKeyId, opts.verification, requestIds, log),
+            await finishCopy(oss, policy, current, written, 'unencrypted', opts.resolvedKeyId, opts.verification, requestIds, log, {
+              confirmPlaintext: true,
+            }),
           );
         }
       } catch (err) {
@@ -250,8 +256,14 @@ function safeDecode(key: string): string | undefined {
   }
 }
 
-async function headAndRecord(oss: OssPort, bucket: string, key: string, requestIds: string[]): Promise<ObjectHead | undefined> {
-  const head = await oss.headObject(bucket, key);
+async function headAndRecord(
+  oss: OssPort,
+  bucket: string,
+  key: string,
+  requestIds: string[],
+  versionId?: string,
+): Promise<ObjectHead | undefined> {
+  const head = await oss.headObject(bucket, key, versionId);
   if (head?.requestId) requestIds.push(head.requestId);
   return head;
 }
@@ -272,6 +284,13 @@ async function finishCopy(
   sampler: VerificationSampler | undefined,
   requestIds: string[],
   log: Logger,
+  /**
+   * The copy was decided on a report, not a HEAD (copyAsReported): before deleting the version it
+   * replaced, HEAD that version and delete it only if it is plaintext. An object re-encrypted
+   * since the report without a new ETag (an earlier run over the same report) was copied again,
+   * and the version it replaced is then not a plaintext one.
+   */
+  { confirmPlaintext = false }: { confirmPlaintext?: boolean } = {},
 ): Promise<Omit<ObjectOutcome, 'bucket' | 'key' | 'durationMs' | 'requestIds'>> {
   const answer = answerVerdict(policy, current, written, resolvedKeyId);
   let verifiedBy: VerifiedBy = 'answer';
@@ -281,7 +300,12 @@ async function finishCopy(
     verifiedBy = 'head';
   } else if (answer === 'partial') verifiedBy = 'unsampled';
   let plaintextVersion: ObjectOutcome['plaintextVersion'];
-  if (current.versionId !== undefined && current.versionId !== newVersionId) {
+  let replacedIsPlaintext = true;
+  if (confirmPlaintext && policy.deletePlaintextVersions && current.versionId !== undefined && current.versionId !== newVersionId) {
+    const replaced = await headAndRecord(oss, current.bucket, current.key, requestIds, current.versionId);
+    replacedIsPlaintext = replaced !== undefined && replaced.sse === undefined;
+  }
+  if (current.versionId !== undefined && current.versionId !== newVersionId && replacedIsPlaintext) {
     // The copy made a new current version; the plaintext one is still there.
     let deleted = false;
     if (policy.deletePlaintextVersions) {

@@ -180,11 +180,13 @@ describe('inventory mode when a self-copy keeps the metadata', () => {
     const plainVersions = keys.map((k) => stack.t.server.store.current(bucket, k)?.versionId);
     const before = await snapshot(bucket, keys);
     const policy = policyFromConfig(loadConfig({ DELETE_PLAINTEXT_VERSIONS: 'true' }));
-    const { probe, report, ops } = await inventoryRun(bucket, reportRows(bucket, keys), policy);
+    const rows = reportRows(bucket, keys);
+    const { probe, report, ops } = await inventoryRun(bucket, rows, policy);
     // PUT, copy, HEAD, and a delete of each of the two versions it made.
     expect(probe).toMatchObject({ verdict: 'keeps', requests: 5 });
     expect(report.reencrypted).toBe(4);
-    expect(ops).toEqual({ GetObject: 2, GetObjectAcl: 4, CopyObject: 4, HeadObject: 1, DeleteObject: 4 });
+    // Before deleting the version a copy replaced, it is HEADed: a report-based copy did not see it plaintext.
+    expect(ops).toEqual({ GetObject: 2, GetObjectAcl: 4, CopyObject: 4, HeadObject: 1 + 4, DeleteObject: 4 });
     expect(await snapshot(bucket, keys)).toEqual(before);
     const versions = await (
       c as unknown as {
@@ -195,6 +197,17 @@ describe('inventory mode when a self-copy keeps the metadata', () => {
     expect(versions.objects.map((o) => o.name).sort()).toEqual(keys);
     for (const id of plainVersions) expect(versions.objects.map((o) => o.versionId)).not.toContain(id);
     for (const key of keys) expect(sseOf(bucket, key)).toBe('AES256');
+
+    // The same report again: the objects kept their ETags, so they are copied again, but the
+    // versions those copies replace are encrypted: none is deleted or called plaintext.
+    const again = await inventoryRun(bucket, rows, policy);
+    expect([again.report.reencrypted, again.report.plaintextVersionsKept, again.ops.DeleteObject ?? 0]).toEqual([4, 0, 0]);
+    expect(await snapshot(bucket, keys)).toEqual(before);
+    const after = await (
+      c as unknown as { getBucketVersions(q: object): Promise<{ objects: Array<{ name: string; versionId: string }> }> }
+    ).getBucketVersions({});
+    expect(after.objects).toHaveLength(8);
+    for (const o of after.objects) expect(stack.t.server.store.version(bucket, o.name, o.versionId)?.sse?.algorithm).toBe('AES256');
   });
 });
 
