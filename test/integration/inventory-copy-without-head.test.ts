@@ -57,7 +57,7 @@ async function seed(bucket: string, n: number, opts: { versioned?: boolean } = {
     if (i % 3 === 0) headers['x-oss-object-acl'] = 'private';
     if (i % 3 === 1) headers['x-oss-object-acl'] = 'public-read-write';
     if (i % 2 === 1) headers['x-oss-storage-class'] = 'IA';
-    await c.put(`p/${i}`, Buffer.from(`plain bytes ${i}`), { meta: { n: String(i), who: 'user' }, headers } as never);
+    await c.put(`p/${i}`, Buffer.from(`plain bytes ${i}`), { meta: { n: String(i), who: 'user' }, headers });
   }
   return c;
 }
@@ -161,7 +161,7 @@ describe('inventory mode when a self-copy keeps the metadata', () => {
     await c.put('p/1', Buffer.from('newer than the report'), {
       meta: { n: 'newer' },
       headers: { 'x-oss-object-acl': 'private', 'content-type': 'text/newer' },
-    } as never);
+    });
     const before = await snapshot(bucket, keys);
     const { report, ops, changed } = await inventoryRun(bucket, rows);
     expect([report.reencrypted, changed]).toEqual([3, 1]);
