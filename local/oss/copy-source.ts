@@ -78,12 +78,14 @@ export function resolveCopySource(ctx: RequestContext): CopySource {
 }
 
 // A failed source condition names the plain HTTP header (If-Match, If-Unmodified-Since), as OSS
-// does. See docs/oss-behaviour.md#copy-preconditions.
+// does. See docs/oss-behaviour.md#copy-preconditions. If-Match and If-Unmodified-Since each must
+// hold: the CopyObject page states each on its own ("only if"), with no exception when both are
+// sent (S3 lets a matching If-Match override a failed If-Unmodified-Since; OSS documents no such rule).
 function checkCopyConditions(ctx: RequestContext, v: ObjectVersion): void {
   const ifMatch = header(ctx, 'x-oss-copy-source-if-match');
   if (ifMatch !== undefined && !etagMatches(ifMatch, v.etag)) throw Errors.preconditionFailed('If-Match');
   const ifUnmodified = header(ctx, 'x-oss-copy-source-if-unmodified-since');
-  if (ifUnmodified !== undefined && ifMatch === undefined) {
+  if (ifUnmodified !== undefined) {
     const t = Date.parse(ifUnmodified);
     if (!Number.isNaN(t) && Math.floor(v.lastModified / 1000) * 1000 > t) throw Errors.preconditionFailed('If-Unmodified-Since');
   }

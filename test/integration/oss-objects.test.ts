@@ -25,7 +25,9 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
     await c().putBucket(bucket);
   });
 
-  async function ossError(p: Promise<unknown>): Promise<{ code: string; name: string; status: number; requestId?: string; message: string }> {
+  async function ossError(
+    p: Promise<unknown>,
+  ): Promise<{ code: string; name: string; status: number; requestId?: string; message: string }> {
     try {
       await p;
     } catch (e) {
@@ -287,6 +289,39 @@ describe.each(flavours)('objects with $name signing', ({ bucket, opts }) => {
       const unmodified = await ossError(c().copy('copy/cond-out', 'copy/cond', { headers: { 'If-Unmodified-Since': lastYear } }));
       expect(unmodified.message).toBe('At least one of the pre-conditions you specified did not hold. (condition: If-Unmodified-Since)');
       expect((await ossError(c().head('copy/cond-out'))).status).toBe(404);
+    });
+
+    it('x-oss-copy-source-if-unmodified-since holds on its own next to a matching if-match: a source modified since is 412', async () => {
+      // The CopyObject page states each condition on its own ("only if"), with no rule letting a
+      // matching If-Match override If-Unmodified-Since (S3 has one). See docs/oss-behaviour.md "Pinning the copy".
+      const put = await c().put('copy/both', Buffer.from('b'));
+      const etag = put.res.headers.etag as string;
+      const lm = (await c().head('copy/both')).res.headers['last-modified'] as string;
+      const before = new Date(Date.parse(lm) - 1000).toUTCString();
+      const refused = await ossError(
+        c().copy('copy/both', 'copy/both', {
+          headers: {
+            'x-oss-copy-source-if-match': etag,
+            'x-oss-copy-source-if-unmodified-since': before,
+            'x-oss-server-side-encryption': 'AES256',
+          },
+        } as never),
+      );
+      expect([refused.status, refused.code, refused.message]).toEqual([
+        412,
+        'PreconditionFailed',
+        'At least one of the pre-conditions you specified did not hold. (condition: If-Unmodified-Since)',
+      ]);
+      expect((await c().head('copy/both')).res.headers['x-oss-server-side-encryption']).toBeUndefined();
+      // Its own Last-Modified (the same second) passes, with the ETag.
+      await c().copy('copy/both', 'copy/both', {
+        headers: {
+          'x-oss-copy-source-if-match': etag,
+          'x-oss-copy-source-if-unmodified-since': lm,
+          'x-oss-server-side-encryption': 'AES256',
+        },
+      } as never);
+      expect((await c().head('copy/both')).res.headers['x-oss-server-side-encryption']).toBe('AES256');
     });
 
     it('refuses appendable sources, unknown sources, and (when encryption changes) sources above the CopyObject limit', async () => {
