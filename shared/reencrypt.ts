@@ -64,7 +64,8 @@ export interface ObjectOutcome {
  * How a copy was verified: `answer` — its own answer showed the demanded encryption and the
  * source's CRC-64; `head` — a HEAD after the copy (the answer disagreed, had no ETag, or lacked
  * a field and the copy was in the sample); `unsampled` — the answer lacked a field (it agreed
- * on everything it carried) and the copy was not in the HEAD sample.
+ * on everything it carried; for a copy decided on a report, only the source's CRC-64, which no
+ * HEAD read) and the copy was not in the HEAD sample.
  */
 export type VerifiedBy = 'answer' | 'head' | 'unsampled';
 /** Re-encrypted copies by how they were verified. */
@@ -72,21 +73,42 @@ export type VerificationCounts = Record<VerifiedBy, number>;
 
 /**
  * Which copies whose answer lacks a field get a verifying HEAD: the first one and then every
- * `every`-th. One sampler per run (the backfill) or per process (the object function).
+ * `every`-th; and apart, of the copies decided on a report whose answer proves the encryption
+ * but whose source CRC-64 no HEAD read, the first and then every `everyFromReport`-th. One
+ * sampler per run (the backfill) or per process (the object function).
  */
 export class VerificationSampler {
   private partialAnswers = 0;
-  constructor(readonly every = DEFAULT_VERIFY_SAMPLE_EVERY) {
-    if (!Number.isInteger(every) || every < 1) throw new RangeError(`VerificationSampler: every must be a positive integer, not ${every}`);
+  private reportAnswers = 0;
+  constructor(
+    readonly every = DEFAULT_VERIFY_SAMPLE_EVERY,
+    readonly everyFromReport = REPORT_COPY_VERIFY_SAMPLE_EVERY,
+  ) {
+    for (const [name, n] of [
+      ['every', every],
+      ['everyFromReport', everyFromReport],
+    ] as const) {
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`VerificationSampler: ${name} must be a positive integer, not ${n}`);
+    }
   }
   /** Called once per copy whose answer lacked a field: true when this one is to be HEADed. */
   takeSample(): boolean {
     return this.partialAnswers++ % this.every === 0;
   }
+  /** Called once per report-based copy whose answer lacked only the source's CRC-64: true when this one is to be HEADed. */
+  takeReportSample(): boolean {
+    return this.reportAnswers++ % this.everyFromReport === 0;
+  }
 }
 
 /** One in this many copies with an incomplete answer is verified with a HEAD (the first always). */
 export const DEFAULT_VERIFY_SAMPLE_EVERY = 100;
+/**
+ * Copies decided on a report (no HEAD, so no source CRC-64) whose answer proves the encryption:
+ * one in this many gets a verifying HEAD (the first always) — pinned to the report's ETag and
+ * time, and the run's probe already checked such a copy end to end on this bucket.
+ */
+export const REPORT_COPY_VERIFY_SAMPLE_EVERY = 1000;
 /** For callers that keep no sampler of their own (the object function): one per process. */
 const processSampler = new VerificationSampler();
 
@@ -114,6 +136,10 @@ export interface ReportedObject {
   etag: string;
   size: number;
   storageClass: 'Standard' | 'IA';
+  /** The report's LastModifiedDate as an HTTP date: the copy's `x-oss-copy-source-if-unmodified-since`. */
+  unmodifiedSince: string;
+  /** The version the report describes, when the report has a VersionId column (versions: All). */
+  versionId?: string;
 }
 
 /** How many times an object that keeps changing under us is decided again. */
@@ -179,7 +205,7 @@ export async function reencryptObject(
           }
           return outcome(
             await finishCopy(oss, policy, current, written, 'unencrypted', opts.resolvedKeyId, opts.verification, requestIds, log, {
-              confirmPlaintext: true,
+              reportedVersionId: opts.reported.versionId ?? null,
             }),
           );
         }
@@ -285,23 +311,35 @@ async function finishCopy(
   requestIds: string[],
   log: Logger,
   /**
-   * The copy was decided on a report, not a HEAD (copyAsReported): before deleting the version it
-   * replaced, HEAD that version and delete it only if it is plaintext. An object re-encrypted
-   * since the report without a new ETag (an earlier run over the same report) was copied again,
-   * and the version it replaced is then not a plaintext one.
+   * Set when the copy was decided on a report, not a HEAD (copyAsReported): the version the
+   * report describes as plaintext (null when the report has no VersionId column). Such a copy
+   * has no source CRC-64 to compare (see answerVerdict's fromReport), and the version it
+   * replaced is deleted as plaintext with no further look only when it is that version.
    */
-  { confirmPlaintext = false }: { confirmPlaintext?: boolean } = {},
+  { reportedVersionId }: { reportedVersionId?: string | null } = {},
 ): Promise<Omit<ObjectOutcome, 'bucket' | 'key' | 'durationMs' | 'requestIds'>> {
-  const answer = answerVerdict(policy, current, written, resolvedKeyId);
+  const fromReport = reportedVersionId !== undefined;
+  const answer = answerVerdict(policy, current, written, resolvedKeyId, { fromReport });
+  const s = sampler ?? processSampler;
   let verifiedBy: VerifiedBy = 'answer';
   let newVersionId = written.versionId;
-  if (answer === 'needs-head' || (answer === 'partial' && (sampler ?? processSampler).takeSample())) {
+  if (answer === 'needs-head' || (answer === 'partial' && s.takeSample()) || (answer === 'encryption-only' && s.takeReportSample())) {
     newVersionId = (await verify(oss, policy, current, written, resolvedKeyId, requestIds, log)).versionId;
     verifiedBy = 'head';
-  } else if (answer === 'partial') verifiedBy = 'unsampled';
+  } else if (answer === 'partial' || answer === 'encryption-only') verifiedBy = 'unsampled';
   let plaintextVersion: ObjectOutcome['plaintextVersion'];
   let replacedIsPlaintext = true;
-  if (confirmPlaintext && policy.deletePlaintextVersions && current.versionId !== undefined && current.versionId !== newVersionId) {
+  if (
+    fromReport &&
+    policy.deletePlaintextVersions &&
+    current.versionId !== undefined &&
+    current.versionId !== newVersionId &&
+    current.versionId !== reportedVersionId
+  ) {
+    // The copy was pinned to the report's ETag and time, which a plaintext version the report
+    // named (versions are immutable) passes; but when the report names no version, or another
+    // one, the version copied may be an older one made current again by deleting the reported
+    // version after the report: same ETag, older time, and maybe encrypted. Look before deleting.
     const replaced = await headAndRecord(oss, current.bucket, current.key, requestIds, current.versionId);
     replacedIsPlaintext = replaced !== undefined && replaced.sse === undefined;
   }
@@ -359,7 +397,10 @@ async function copyAsReported(
     const headers: Record<string, string> = {
       'x-oss-storage-class': reported.storageClass,
       ...sseRequestHeaders(policy.target, resolvedKeyId),
+      // Both pins: a self-copy since the report (the object function, an earlier run, a user's
+      // own SSE-KMS) may keep the ETag, but any write moves Last-Modified (an ACL change does not).
       'x-oss-copy-source-if-match': etag,
+      'x-oss-copy-source-if-unmodified-since': reported.unmodifiedSince,
       'x-oss-metadata-directive': 'COPY',
       'x-oss-tagging-directive': 'Copy',
     };
@@ -478,14 +519,17 @@ function writtenFrom(res: WriteResult): Written {
  * compliance mode) and the source's CRC-64; `needs-head` — it shows something else or no
  * encryption, there is no answer at all (a lost Complete), or a versioned bucket's answer has no
  * new version id (needed to tell the plaintext version apart); `partial` — it agrees with what it
- * carries but lacks the KMS key id or a CRC-64.
+ * carries but lacks the KMS key id or a CRC-64; `encryption-only` (only `fromReport`: the copy was
+ * decided on a report, so no HEAD read the source's CRC-64) — it proves the demanded encryption
+ * exactly and lacks nothing but the CRC-64 comparison.
  */
 export function answerVerdict(
   policy: Policy,
   before: ObjectHead,
   written: Written,
   resolvedKeyId: string | undefined,
-): 'answer' | 'needs-head' | 'partial' {
+  { fromReport = false }: { fromReport?: boolean } = {},
+): 'answer' | 'needs-head' | 'partial' | 'encryption-only' {
   if (written.etag === undefined) return 'needs-head';
   if (before.versionId !== undefined && written.versionId === undefined) return 'needs-head';
   // OSS documents the encryption header on the answer of a copy that asked for SSE: its absence
@@ -503,6 +547,7 @@ export function answerVerdict(
       partial = true;
     }
   }
+  if (fromReport && before.crc64 === undefined) return partial ? 'partial' : 'encryption-only';
   if (written.crc64 === undefined || before.crc64 === undefined) partial = true;
   else if (written.crc64 !== before.crc64) return 'needs-head';
   return partial ? 'partial' : 'answer';

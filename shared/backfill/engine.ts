@@ -71,6 +71,8 @@ export interface EngineOptions {
   window?: number;
   /** Of the copies whose answer lacks a field, the first and every n-th get a verifying HEAD (default DEFAULT_VERIFY_SAMPLE_EVERY). */
   verifySampleEvery?: number;
+  /** Of the copies decided on a report whose answer proves the encryption, the first and every n-th get a verifying HEAD (default REPORT_COPY_VERIFY_SAMPLE_EVERY). */
+  verifyReportSampleEvery?: number;
 }
 
 export const emptyTotals = (): Totals => ({
@@ -127,7 +129,7 @@ export async function runBackfill(opts: EngineOptions): Promise<BackfillReport> 
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
   const windowSize = opts.window ?? Math.max(1000, concurrency * 4);
   const requestsAtStart = opts.requestCount?.() ?? 0;
-  const verification = new VerificationSampler(opts.verifySampleEvery);
+  const verification = new VerificationSampler(opts.verifySampleEvery, opts.verifyReportSampleEvery);
   const report: BackfillReport = {
     bucket: opts.bucket,
     dryRun: opts.dryRun ?? false,

@@ -62,13 +62,30 @@ async function seed(bucket: string, n: number, opts: { versioned?: boolean } = {
   return c;
 }
 
-/** What a report says of each current object (from the server's store: no request counted). */
-function reportRows(bucket: string, keys: string[]): InventoryObject[] {
+/**
+ * What a report says of each current object (from the server's store: no request counted),
+ * its VersionId too when `withVersions` (a rule exporting all versions).
+ */
+function reportRows(bucket: string, keys: string[], { withVersions = false } = {}): InventoryObject[] {
   return keys.map((key) => {
     const v = stack.t.server.store.current(bucket, key);
     if (!v) throw new Error(`no ${key}`);
-    return { key, size: v.size, etag: v.etag, storageClass: v.storageClass, encrypted: v.sse ? 'true' : 'false', objectType: 'Normal' };
+    return {
+      key,
+      size: v.size,
+      etag: v.etag,
+      storageClass: v.storageClass,
+      encrypted: v.sse ? 'true' : 'false',
+      objectType: 'Normal',
+      lastModified: new Date(v.lastModified).toISOString(),
+      ...(withVersions && v.versionId !== undefined ? { versionId: v.versionId, isLatest: true } : {}),
+    };
   });
+}
+
+/** Last-Modified has whole seconds: wait for the next one, so that a write now moves it. */
+async function nextSecond(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
 }
 
 type Snap = Record<string, unknown>;
@@ -181,11 +198,14 @@ describe('inventory mode when a self-copy keeps the metadata', () => {
     const before = await snapshot(bucket, keys);
     const policy = policyFromConfig(loadConfig({ DELETE_PLAINTEXT_VERSIONS: 'true' }));
     const rows = reportRows(bucket, keys);
+    // The copies land in a later second than the report's times (Last-Modified has whole seconds).
+    await nextSecond();
     const { probe, report, ops } = await inventoryRun(bucket, rows, policy);
     // PUT, copy, HEAD, and a delete of each of the two versions it made.
     expect(probe).toMatchObject({ verdict: 'keeps', requests: 5 });
     expect(report.reencrypted).toBe(4);
-    // Before deleting the version a copy replaced, it is HEADed: a report-based copy did not see it plaintext.
+    // The report names no version (a rule exporting current versions only): before deleting the
+    // version a copy replaced, it is HEADed (it could be an older version made current again).
     expect(ops).toEqual({ GetObject: 2, GetObjectAcl: 4, CopyObject: 4, HeadObject: 1 + 4, DeleteObject: 4 });
     expect(await snapshot(bucket, keys)).toEqual(before);
     const versions = await (
@@ -198,16 +218,158 @@ describe('inventory mode when a self-copy keeps the metadata', () => {
     for (const id of plainVersions) expect(versions.objects.map((o) => o.versionId)).not.toContain(id);
     for (const key of keys) expect(sseOf(bucket, key)).toBe('AES256');
 
-    // The same report again: the objects kept their ETags, so they are copied again, but the
-    // versions those copies replace are encrypted: none is deleted or called plaintext.
+    // The same report again: the objects kept their ETags but not their Last-Modified, so every
+    // pinned copy is refused (412) and the HEAD finds them compliant: nothing copied or deleted.
     const again = await inventoryRun(bucket, rows, policy);
-    expect([again.report.reencrypted, again.report.plaintextVersionsKept, again.ops.DeleteObject ?? 0]).toEqual([4, 0, 0]);
+    expect([again.report.reencrypted, again.report.compliant, again.report.plaintextVersionsKept]).toEqual([0, 4, 0]);
+    expect(again.ops).toEqual({ GetObject: 2, GetObjectAcl: 4, CopyObject: 4, HeadObject: 4 });
     expect(await snapshot(bucket, keys)).toEqual(before);
     const after = await (
       c as unknown as { getBucketVersions(q: object): Promise<{ objects: Array<{ name: string; versionId: string }> }> }
     ).getBucketVersions({});
-    expect(after.objects).toHaveLength(8);
+    expect(after.objects).toHaveLength(4);
     for (const o of after.objects) expect(stack.t.server.store.version(bucket, o.name, o.versionId)?.sse?.algorithm).toBe('AES256');
+  });
+
+  it('versioned bucket, a report that names versions: the version copied is the one it called plaintext, deleted with no HEAD', async () => {
+    const bucket = 'icwh-versioned-all';
+    await seed(bucket, 4, { versioned: true });
+    const keys = ['p/0', 'p/1', 'p/2', 'p/3'];
+    const plainVersions = keys.map((k) => stack.t.server.store.current(bucket, k)?.versionId);
+    const before = await snapshot(bucket, keys);
+    const policy = policyFromConfig(loadConfig({ DELETE_PLAINTEXT_VERSIONS: 'true' }));
+    const { report, ops } = await inventoryRun(bucket, reportRows(bucket, keys, { withVersions: true }), policy);
+    expect(report.reencrypted).toBe(4);
+    // Pinned to the reported ETag and time, the copy's answer names the reported version as its
+    // source (versions are immutable): that version is plaintext. One sampled verification HEAD.
+    expect(ops).toEqual({ GetObject: 2, GetObjectAcl: 4, CopyObject: 4, HeadObject: 1, DeleteObject: 4 });
+    expect(await snapshot(bucket, keys)).toEqual(before);
+    for (const [i, key] of keys.entries()) {
+      expect(stack.t.server.store.version(bucket, key, plainVersions[i] as string)).toBeUndefined();
+      expect(sseOf(bucket, key)).toBe('AES256');
+    }
+  });
+
+  it('versioned bucket: the reported plaintext version deleted after the report makes an older encrypted one current again (same ETag, older time): copied, but not deleted as plaintext', async () => {
+    const bucket = 'icwh-resurfaced';
+    const c = stack.t.client({ bucket });
+    await c.putBucket(bucket);
+    await (c as unknown as { putBucketVersioning(b: string, s: string): Promise<unknown> }).putBucketVersioning(bucket, 'Enabled');
+    await c.put('r', Buffer.from('same bytes'), { headers: { 'x-oss-server-side-encryption': 'AES256' } });
+    const older = stack.t.server.store.current(bucket, 'r')?.versionId as string;
+    await c.put('r', Buffer.from('same bytes'));
+    const rows = reportRows(bucket, ['r']);
+    const reported = stack.t.server.store.current(bucket, 'r')?.versionId as string;
+    expect(rows[0]?.etag).toBe(stack.t.server.store.version(bucket, 'r', older)?.etag);
+    await (c as unknown as { delete(k: string, o: object): Promise<unknown> }).delete('r', { versionId: reported });
+    const policy = policyFromConfig(loadConfig({ DELETE_PLAINTEXT_VERSIONS: 'true' }));
+    const { report, ops } = await inventoryRun(bucket, rows, policy);
+    expect(report.reencrypted).toBe(1);
+    // The copy's answer names the older version as its source: HEADed, encrypted, kept.
+    expect(ops).toEqual({ GetObject: 2, GetObjectAcl: 1, CopyObject: 1, HeadObject: 2 });
+    expect(stack.t.server.store.version(bucket, 'r', older)?.sse?.algorithm).toBe('AES256');
+    expect(report.plaintextVersionsKept).toBe(0);
+  });
+});
+
+describe('inventory mode: an object encrypted after the report by a self-copy that kept its ETag', () => {
+  /** Plaintext objects reported, then encrypted by a self-copy (as the object function or a user would) a second later. */
+  async function encryptedSinceReport(
+    bucket: string,
+    sse: Record<string, string>,
+  ): Promise<{ keys: string[]; rows: InventoryObject[]; etags: string[] }> {
+    const c = await seed(bucket, 3);
+    const keys = ['p/0', 'p/1', 'p/2'];
+    const rows = reportRows(bucket, keys);
+    await nextSecond();
+    // p/0 and p/1 encrypted since the report; p/2 is still plaintext.
+    for (const key of ['p/0', 'p/1']) await c.copy(key, key, { headers: sse } as never);
+    const etags = keys.map((k) => stack.t.server.store.current(bucket, k)?.etag as string);
+    // The stricter reading: the self-copy kept the ETag, so the ETag pin alone would let the copy through.
+    expect(etags.slice(0, 2)).toEqual(rows.slice(0, 2).map((r) => r.etag));
+    return { keys, rows, etags };
+  }
+
+  it('COMPLIANCE=any (the default): a user’s own SSE-KMS key is not replaced by the policy’s; counted compliant', async () => {
+    const bucket = 'icwh-kms-since';
+    const userKey = stack.kms.keys.create({ description: 'the user’s own' }).keyId;
+    const { keys, rows } = await encryptedSinceReport(bucket, {
+      'x-oss-server-side-encryption': 'KMS',
+      'x-oss-server-side-encryption-key-id': userKey,
+    });
+    const before = await snapshot(bucket, keys);
+    const kmsBefore = keys.map((k) => stack.t.server.store.current(bucket, k)?.sse);
+    const versionsBefore = keys.map((k) => stack.t.server.store.current(bucket, k)?.lastModified);
+    const { report, ops, copiedAsReported } = await inventoryRun(bucket, rows, defaultPolicy);
+    expect(defaultPolicy.compliance).toBe('any');
+    expect([report.reencrypted, report.compliant, copiedAsReported]).toEqual([1, 2, 3]);
+    // p/0, p/1: ACL, copy refused (412: modified since the report's time), HEAD: compliant.
+    // p/2: ACL, copy; its answer lacks only the source CRC-64: the run's first such copy is HEADed.
+    expect(ops).toEqual({ GetObject: 2, GetObjectAcl: 3, CopyObject: 3, HeadObject: 3 });
+    expect(report.verified).toEqual({ answer: 0, head: 1, unsampled: 0 });
+    for (const [i, key] of keys.slice(0, 2).entries()) {
+      expect(stack.t.server.store.current(bucket, key)?.sse).toEqual(kmsBefore[i]);
+      expect(stack.t.server.store.current(bucket, key)?.sse).toMatchObject({ algorithm: 'KMS', keyId: userKey });
+      // Not written at all.
+      expect(stack.t.server.store.current(bucket, key)?.lastModified).toBe(versionsBefore[i]);
+    }
+    expect(sseOf(bucket, 'p/2')).toBe('AES256');
+    expect(await snapshot(bucket, keys)).toEqual(before);
+
+    // The same report again: nothing is copied, everything is compliant.
+    await nextSecond();
+    const again = await inventoryRun(bucket, rows, defaultPolicy);
+    expect([again.report.reencrypted, again.report.compliant]).toEqual([0, 3]);
+    expect(again.ops).toEqual({ GetObject: 2, GetObjectAcl: 3, CopyObject: 3, HeadObject: 3 });
+    expect(stack.t.server.store.current(bucket, 'p/0')?.sse).toMatchObject({ algorithm: 'KMS', keyId: userKey });
+    expect(await snapshot(bucket, keys)).toEqual(before);
+  });
+
+  it('COMPLIANCE=exact: an object given the policy’s own encryption since the report (the object function) is not rewritten; counted compliant', async () => {
+    const bucket = 'icwh-exact-since';
+    const exact = policyFromConfig(loadConfig({ COMPLIANCE: 'exact' }));
+    const { keys, rows } = await encryptedSinceReport(bucket, { 'x-oss-server-side-encryption': 'AES256' });
+    const before = await snapshot(bucket, keys);
+    const times = keys.map((k) => stack.t.server.store.current(bucket, k)?.lastModified);
+    const { report, ops } = await inventoryRun(bucket, rows, exact);
+    expect([report.reencrypted, report.compliant]).toEqual([1, 2]);
+    expect(ops).toEqual({ GetObject: 2, GetObjectAcl: 3, CopyObject: 3, HeadObject: 3 });
+    for (const [i, key] of keys.slice(0, 2).entries()) expect(stack.t.server.store.current(bucket, key)?.lastModified).toBe(times[i]);
+    for (const key of keys) expect(sseOf(bucket, key)).toBe('AES256');
+    expect(await snapshot(bucket, keys)).toEqual(before);
+  });
+});
+
+describe('inventory mode: verification of copies decided on the report', () => {
+  it('the first copy and every n-th after it get a verifying HEAD (answerVerdict: an answer with the wrong or no encryption always is, test/unit/policy.test.ts)', async () => {
+    const bucket = 'icwh-sample';
+    const n = 7;
+    await seed(bucket, n);
+    const keys = Array.from({ length: n }, (_, i) => `p/${i}`);
+    const manifestKey = await writeInventoryReport(stack.t.client(), {
+      destBucket: REPORTS,
+      prefix: bucket,
+      sourceBucket: bucket,
+      objects: reportRows(bucket, keys),
+    });
+    const source = ossInventorySource(stack.oss);
+    const { result, ops } = await countedOps(async () => {
+      const manifest = await loadInventoryManifest(source, REPORTS, manifestKey);
+      const items = inventoryItems(source, manifest, { bucket, policy: defaultPolicy, copyWithoutHead: true });
+      return runBackfill({
+        bucket,
+        items,
+        oss: items.trackChanges(stack.oss),
+        policy: defaultPolicy,
+        log: memoryLogger(),
+        concurrency: 1,
+        verifyReportSampleEvery: 3,
+      });
+    });
+    // Copies 1, 4 and 7 of 7.
+    expect(result.verified).toEqual({ answer: 0, head: 3, unsampled: 4 });
+    expect(ops.HeadObject).toBe(3);
+    for (const key of keys) expect(sseOf(bucket, key)).toBe('AES256');
   });
 });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ObjectHead } from '../../shared/oss/port';
 import { bucketSelected, decideBucketRule, decideObject, policyFromConfig, sseRequestHeaders, type Policy } from '../../shared/policy';
 import { loadConfig } from '../../shared/validation/config';
-import { answerVerdict, VerificationSampler } from '../../shared/reencrypt';
+import { answerVerdict, REPORT_COPY_VERIFY_SAMPLE_EVERY, VerificationSampler } from '../../shared/reencrypt';
 
 const policy = (env: Record<string, string> = {}): Policy => policyFromConfig(loadConfig(env));
 
@@ -161,10 +161,51 @@ describe('answerVerdict: what a copy’s own answer proves', () => {
   });
 });
 
+describe('answerVerdict of a copy decided on a report (no HEAD, so no source CRC-64)', () => {
+  const aes = policy();
+  const kms = policy({ SSE_ALGORITHM: 'KMS', KMS_KEY_ID: 'key-1' });
+  const reported = head();
+  const fromReport = { fromReport: true };
+  it('the demanded encryption exactly: encryption-only (the CRC-64 cannot be compared), with or without the answer’s CRC-64', () => {
+    expect(answerVerdict(aes, reported, { etag: '"E"', crc64: '42', sse: { algorithm: 'AES256' } }, undefined, fromReport)).toBe(
+      'encryption-only',
+    );
+    expect(answerVerdict(aes, reported, { etag: '"E"', sse: { algorithm: 'AES256' } }, undefined, fromReport)).toBe('encryption-only');
+    expect(answerVerdict(kms, reported, { etag: '"E"', sse: { algorithm: 'KMS', keyId: 'key-1' } }, undefined, fromReport)).toBe(
+      'encryption-only',
+    );
+  });
+  it('a KMS answer without the key id: partial (the listing path’s sample), the encryption not fully shown', () => {
+    expect(answerVerdict(kms, reported, { etag: '"E"', sse: { algorithm: 'KMS' } }, undefined, fromReport)).toBe('partial');
+  });
+  it('a wrong or missing encryption, no answer, or no new version in a versioned bucket: always a HEAD', () => {
+    expect(answerVerdict(aes, reported, { etag: '"E"', sse: { algorithm: 'SM4' } }, undefined, fromReport)).toBe('needs-head');
+    expect(answerVerdict(aes, reported, { etag: '"E"', sse: { algorithm: 'KMS' } }, undefined, fromReport)).toBe('needs-head');
+    expect(answerVerdict(aes, reported, { etag: '"E"' }, undefined, fromReport)).toBe('needs-head');
+    expect(answerVerdict(kms, reported, { etag: '"E"', sse: { algorithm: 'KMS', keyId: 'other' } }, undefined, fromReport)).toBe(
+      'needs-head',
+    );
+    expect(answerVerdict(aes, reported, {}, undefined, fromReport)).toBe('needs-head');
+    expect(answerVerdict(aes, head({ versionId: 'v1' }), { etag: '"E"', sse: { algorithm: 'AES256' } }, undefined, fromReport)).toBe(
+      'needs-head',
+    );
+  });
+});
+
 describe('VerificationSampler', () => {
   it('takes the first and then every n-th', () => {
     const s = new VerificationSampler(3);
     expect(Array.from({ length: 7 }, () => s.takeSample())).toEqual([true, false, false, true, false, false, true]);
     expect(() => new VerificationSampler(0)).toThrow(RangeError);
+  });
+  it('samples copies decided on a report apart: the first and every 1,000th by default', () => {
+    const s = new VerificationSampler(3);
+    expect(s.everyFromReport).toBe(REPORT_COPY_VERIFY_SAMPLE_EVERY);
+    expect(REPORT_COPY_VERIFY_SAMPLE_EVERY).toBe(1000);
+    const taken = Array.from({ length: 2001 }, () => s.takeReportSample());
+    expect(taken.flatMap((t, i) => (t ? [i] : []))).toEqual([0, 1000, 2000]);
+    // The listing path's count is its own.
+    expect(s.takeSample()).toBe(true);
+    expect(() => new VerificationSampler(3, 0)).toThrow(RangeError);
   });
 });

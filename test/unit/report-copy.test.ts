@@ -1,27 +1,36 @@
 /** Which inventory rows may be copied without a HEAD, and how the self-copy probe reads its HEAD (issue 13). */
 import { describe, expect, it } from 'vitest';
-import { reportedCopyOf } from '../../shared/backfill/inventory';
+import { reportedCopyOf, reportedHttpDate } from '../../shared/backfill/inventory';
 import { PROBE_HEADERS, selfCopyVerdict } from '../../shared/backfill/self-copy-probe';
 import type { ObjectHead } from '../../shared/oss/port';
 
 const LIMIT = 1024 ** 3;
-const plaintext = { encrypted: false, etag: 'ABC', size: 10, storageClass: 'Standard' } as const;
+const plaintext = { encrypted: false, etag: 'ABC', size: 10, storageClass: 'Standard', lastModified: '2024-05-17T08:00:07.250Z' } as const;
+const HTTP_TIME = 'Fri, 17 May 2024 08:00:07 GMT';
 
 describe('reportedCopyOf', () => {
-  it('a plaintext row with ETag, size and a readable storage class: copied as reported', () => {
-    expect(reportedCopyOf(plaintext, LIMIT)).toEqual({ etag: 'ABC', size: 10, storageClass: 'Standard' });
+  it('a plaintext row with ETag, size, a readable storage class and its LastModifiedDate: copied as reported', () => {
+    expect(reportedCopyOf(plaintext, LIMIT)).toEqual({ etag: 'ABC', size: 10, storageClass: 'Standard', unmodifiedSince: HTTP_TIME });
     expect(reportedCopyOf({ ...plaintext, storageClass: 'IA', objectType: 'Multipart' }, LIMIT)).toEqual({
       etag: 'ABC',
       size: 10,
       storageClass: 'IA',
+      unmodifiedSince: HTTP_TIME,
     });
     expect(reportedCopyOf({ ...plaintext, objectType: 'Normal', isLatest: true, isDeleteMarker: false }, LIMIT)).toBeDefined();
+  });
+
+  it('the version the report names goes with it (compared with the version the copy replaced)', () => {
+    expect(reportedCopyOf({ ...plaintext, versionId: 'v1', isLatest: true }, LIMIT)).toMatchObject({ versionId: 'v1' });
   });
 
   it.each([
     ['reported encrypted (exact mode may need its key checked)', { encrypted: true }],
     ['encryption status not understood', { encrypted: undefined }],
     ['no ETag to pin the copy to', { etag: undefined }],
+    ['no LastModifiedDate to pin the copy in time to', { lastModified: undefined }],
+    ['a LastModifiedDate that is not a UTC time', { lastModified: '2024-05-17 08:00:07' }],
+    ['a LastModifiedDate that is not a real time', { lastModified: '2024-02-30T08:00:07Z' }],
     ['no size', { size: undefined }],
     ['no storage class to send back', { storageClass: undefined }],
     ['Archive: needs a restore', { storageClass: 'Archive' }],
@@ -41,6 +50,27 @@ describe('reportedCopyOf', () => {
 
   it('exactly at the limit is still one CopyObject', () => {
     expect(reportedCopyOf({ ...plaintext, size: LIMIT }, LIMIT)).toBeDefined();
+  });
+});
+
+describe('reportedHttpDate', () => {
+  it('reads ISO 8601 UTC, with or without a fraction, and hyphens in the time; the fraction is dropped', () => {
+    expect(reportedHttpDate('2024-05-17T08:00:07.250Z')).toBe(HTTP_TIME);
+    expect(reportedHttpDate('2024-05-17T08:00:07Z')).toBe(HTTP_TIME);
+    expect(reportedHttpDate('2024-05-17T08-00-07Z')).toBe(HTTP_TIME);
+    expect(reportedHttpDate(' 2024-05-17T08:00:07.999Z ')).toBe(HTTP_TIME);
+  });
+  it('anything else is not read (the row is HEADed)', () => {
+    for (const t of [
+      '',
+      '2024-05-17',
+      '2024-05-17T08:00:07',
+      '2024-05-17T08:00:07+08:00',
+      '1715932807',
+      '2024-13-01T00:00:00Z',
+      '2024-05-17T24:00:00Z',
+    ])
+      expect(reportedHttpDate(t)).toBeUndefined();
   });
 });
 
