@@ -709,7 +709,8 @@ describe('the backfill in inventory mode, under its own policy (defaults: no DEL
         await c.put(key, Buffer.from(`plain ${key}`), { meta: { who: key }, headers: { 'x-oss-object-acl': 'private' } });
       for (const key of keys) {
         const head = (await c.head(key)).res.headers;
-        rows.push({ key, size: Number(head['content-length']), etag: head.etag as string, encrypted: 'false' });
+        const lastModified = new Date(head['last-modified'] as string).toISOString();
+        rows.push({ key, size: Number(head['content-length']), etag: head.etag as string, lastModified, encrypted: 'false' });
       }
       const manifestKey = await writeInventoryReport(
         { putObject: async (_bucket: string, key: string, body: Buffer) => void (await reports.put(key, body)) },

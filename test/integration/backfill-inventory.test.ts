@@ -114,7 +114,13 @@ async function seed(
   do {
     const page = await verifier.listObjectsV2(bucket, { maxKeys: 1000, ...(token ? { continuationToken: token } : {}) });
     for (const o of page.objects) {
-      rows.push({ key: o.key, size: o.size, etag: o.etag, encrypted: plainSet.has(o.key) ? 'false' : 'SSE-OSS' });
+      rows.push({
+        key: o.key,
+        size: o.size,
+        etag: o.etag,
+        lastModified: o.lastModified,
+        encrypted: plainSet.has(o.key) ? 'false' : 'SSE-OSS',
+      });
     }
     token = page.isTruncated ? page.nextContinuationToken : undefined;
   } while (token);

@@ -115,6 +115,9 @@ describe('listing mode', () => {
   });
 });
 
+/** The LastModifiedDate a report writes for an object, from its HEAD. */
+const reportTime = (h: Record<string, string>): string => new Date(h['last-modified'] as string).toISOString();
+
 describe('inventory mode', () => {
   async function inventoryRun(
     bucket: string,
@@ -153,7 +156,13 @@ describe('inventory mode', () => {
     const rows: InventoryObject[] = [];
     for (let i = 0; i < plaintext; i++) {
       const h = (await c.head(`p/${i}`)).res.headers as Record<string, string>;
-      rows.push({ key: `p/${i}`, size: Number(h['content-length']), etag: h.etag as string, encrypted: 'false' });
+      rows.push({
+        key: `p/${i}`,
+        size: Number(h['content-length']),
+        etag: h.etag as string,
+        lastModified: reportTime(h),
+        encrypted: 'false',
+      });
     }
     // Rows the report calls encrypted are settled by it: the objects need not even exist.
     for (let i = 0; i < compliant; i++) rows.push({ key: `e/${i}`, size: 5, etag: `"E${i}"`, encrypted: 'true' });
@@ -164,7 +173,7 @@ describe('inventory mode', () => {
     expect(probeOps).toEqual({ PutObject: 1, CopyObject: 1, HeadObject: 1, DeleteObject: 1 });
     // The report itself (manifest.json, one data file), then ACL and copy per plaintext row. The
     // report has no CRC-64, so the copy's answer lacks the source's to compare: the first such
-    // copy gets a verifying HEAD, then every 100th (VerificationSampler).
+    // copy gets a verifying HEAD, then every 1,000th (REPORT_COPY_VERIFY_SAMPLE_EVERY).
     expect(ops).toEqual({ GetObject: 2, GetObjectAcl: plaintext, CopyObject: plaintext, HeadObject: 1 });
     expect(report.verified).toEqual({ answer: 0, head: 1, unsampled: plaintext - 1 });
     expect((ops.GetObjectAcl! + ops.CopyObject!) / plaintext).toBe(2);
@@ -180,7 +189,7 @@ describe('inventory mode', () => {
     const rows: InventoryObject[] = [];
     for (const key of ['p/0', 'p/1']) {
       const h = (await c.head(key)).res.headers as Record<string, string>;
-      rows.push({ key, size: Number(h['content-length']), etag: h.etag as string, encrypted: 'false' });
+      rows.push({ key, size: Number(h['content-length']), etag: h.etag as string, lastModified: reportTime(h), encrypted: 'false' });
     }
     await c.put('p/1', Buffer.from('newer than the report'), { meta: { n: 'newer' } });
     const { report, ops, changed } = await inventoryRun('rpo-inv-changed', rows);
