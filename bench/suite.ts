@@ -323,45 +323,94 @@ export async function benchQpsBudget(q: number, latencyMs: number, runSeconds: n
   }
 }
 
-export async function benchInventory(s: Stack, n: number) {
-  const bucket = 'inv-source';
-  const plaintext = (i: number): boolean => i % 100 === 0; // 1 % plaintext
+/** Each object's Last-Modified as a report writes it (LastModifiedDate), from a listing (not counted). */
+async function reportedTimes(s: Stack, bucket: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let token: string | undefined;
+  do {
+    const page = await s.oss.listObjectsV2(bucket, { maxKeys: 1000, ...(token ? { continuationToken: token } : {}) });
+    for (const o of page.objects) out.set(o.key, o.lastModified);
+    token = page.isTruncated ? page.nextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/**
+ * One inventory run as the CLI does it: a report of `bucket` (n objects, plaintext where
+ * `plaintext(i)`, every row with the ETag and LastModifiedDate the copy is pinned to), the
+ * self-copy probe once (not counted per object), then the engine over the report, everything
+ * from reading the manifest on counted.
+ */
+async function inventoryRun(s: Stack, bucket: string, n: number, plaintext: (i: number) => boolean) {
   const etags = await seedBucket(s, bucket, n, (i) => !plaintext(i));
-  await fetchCreateBucket(s.ready, 'inv-reports');
+  const times = await reportedTimes(s, bucket);
+  await fetchCreateBucket(s.ready, `${bucket}-reports`);
   function* objects(): Generator<InventoryObject> {
     for (let i = 0; i < n; i++) {
-      yield { key: keyOf(i), size: 256, etag: etags[i] as string, encrypted: plaintext(i) ? 'false' : 'true' };
+      const key = keyOf(i);
+      yield {
+        key,
+        size: 256,
+        etag: etags[i] as string,
+        lastModified: times.get(key) as string,
+        encrypted: plaintext(i) ? 'false' : 'true',
+      };
     }
   }
   const store = { putObject: async (b: string, k: string, body: Buffer) => void (await s.oss.putObject(b, k, body)) };
-  const manifestKey = await writeInventoryReport(store, { destBucket: 'inv-reports', sourceBucket: bucket, objects: objects() });
+  const manifestKey = await writeInventoryReport(store, { destBucket: `${bucket}-reports`, sourceBucket: bucket, objects: objects() });
   // Once per run, as the CLI and a job do, and not counted per object: may plaintext rows skip the HEAD?
   const probe = await probeSelfCopyMetadata(s.oss, bucket, policy, silent);
-  // Everything from reading the manifest on is counted.
   let files = 0;
   const { result: r, cost } = await measure(s, async () => {
     const source = ossInventorySource(s.oss);
-    const manifest = await loadInventoryManifest(source, 'inv-reports', manifestKey);
+    const manifest = await loadInventoryManifest(source, `${bucket}-reports`, manifestKey);
     files = manifest.files.length;
     const items = inventoryItems(source, manifest, { bucket, policy, copyWithoutHead: probe.verdict === 'keeps' });
     return runBackfill({ bucket, items, oss: items.trackChanges(s.oss), policy, log: silent, concurrency: DEFAULT_CONCURRENCY });
   });
-  if (r.scanned !== n) throw new Error(`inventory backfill scanned ${r.scanned} of ${n}`);
-  const plaintextObjects = Math.ceil(n / 100);
+  if (r.scanned !== n) throw new Error(`inventory backfill of ${bucket} scanned ${r.scanned} of ${n}`);
   // The report's own reads (the manifest and its data files) are shared by every object.
-  const reportReads = 1 + files;
+  return { r, cost, reportReads: 1 + files, probe };
+}
+
+/**
+ * Inventory mode, two runs of n objects each: a 99%-compliant bucket (what a compliant row
+ * costs: its share of the report's reads; and the whole run per object), and an all-plaintext
+ * bucket, where per-run constants (the first copy's verifying HEAD, the report's reads) do not
+ * dominate the figure per plaintext object. The probe's requests are reported apart.
+ */
+export async function benchInventory(s: Stack, n: number) {
+  const mostlyCompliant = await inventoryRun(s, 'inv-source', n, (i) => i % 100 === 0); // 1 % plaintext
+  const plaintextObjects = Math.ceil(n / 100);
+  const all = await inventoryRun(s, 'inv-plain', n, () => true);
+  const m = mostlyCompliant;
   return {
     objects: n,
     compliantFraction: 0.99,
-    requestsPerObject: round(cost.requests / n, 4),
-    requestsPerPlaintextObject: round((cost.requests - reportReads) / plaintextObjects, 4),
-    requestsPerCompliantObject: round(reportReads / n, 4),
-    requestsByOperation: cost.byOperation,
-    clientCpuMsPerObject: round(cost.clientCpuMs / n, 4),
-    objectsPerSec: round(n / cost.seconds, 1),
-    reencrypted: r.reencrypted,
+    requestsPerObject: round(m.cost.requests / n, 4),
+    /** From the all-plaintext run: (its requests − the report's reads) / objects. */
+    requestsPerPlaintextObject: round((all.cost.requests - all.reportReads) / n, 4),
+    /** The same from the 99%-compliant run (n / 100 plaintext rows: the first copy's HEAD weighs more). */
+    requestsPerPlaintextObjectAt99Compliant: round((m.cost.requests - m.reportReads) / plaintextObjects, 4),
+    requestsPerCompliantObject: round(m.reportReads / n, 4),
+    requestsByOperation: m.cost.byOperation,
+    clientCpuMsPerObject: round(m.cost.clientCpuMs / n, 4),
+    objectsPerSec: round(n / m.cost.seconds, 1),
+    reencrypted: m.r.reencrypted,
+    verified: m.r.verified,
+    allPlaintext: {
+      objects: n,
+      reencrypted: all.r.reencrypted,
+      requests: all.cost.requests,
+      reportReads: all.reportReads,
+      requestsByOperation: all.cost.byOperation,
+      verified: all.r.verified,
+      clientCpuMsPerObject: round(all.cost.clientCpuMs / n, 4),
+      objectsPerSec: round(n / all.cost.seconds, 1),
+    },
     /** The run's self-copy probe: its verdict and the requests it cost (once per run, not in the figures above). */
-    selfCopyProbe: { verdict: probe.verdict, requests: probe.requests },
+    selfCopyProbe: { verdict: m.probe.verdict, requests: m.probe.requests },
   };
 }
 

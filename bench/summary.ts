@@ -77,7 +77,7 @@ export function summaryMarkdown(r: SummaryInput): string {
       'requests per plaintext / compliant object (inventory)',
       `${n(r.inventory.requestsPerPlaintextObject, 3)} / ${n(r.inventory.requestsPerCompliantObject, 4)}`,
       '≤ 2.0 / ≤ 0.01',
-      `a 99%-compliant bucket costs ${n(r.inventory.requestsPerObject, 4)} requests per object from its inventory report`,
+      `plaintext: an all-plaintext report of the same size (GetObjectAcl + CopyObject each, a verifying HEAD per 1,000); a 99%-compliant bucket costs ${n(r.inventory.requestsPerObject, 4)} requests per object from its inventory report`,
     ],
     [
       'client CPU per object, compliant / plaintext',
