@@ -379,10 +379,12 @@ function changedSinceReport(err: unknown): boolean {
  * Inventory mode with no HEAD (issue 13): GetObjectAcl, then CopyObject onto itself with
  * `x-oss-metadata-directive: COPY` (the run's probe showed that a self-copy which rewrites the
  * data keeps metadata and content headers), tags copied, the storage class from the report, the
- * ACL sent again unless `default`, pinned to the report's ETag and LastModifiedDate. The current version is copied
- * (never a version id from the report: that one may no longer be current, and copying it would
- * put older data over a newer write); the answer names the version it copied, which is the
- * plaintext version. Undefined when the object changed since the report: decide from a HEAD.
+ * ACL sent again unless `default`, pinned to the report's ETag and LastModifiedDate. The
+ * current version is copied (never a version id from the report: that one may no longer be
+ * current, and copying it would put older data over a newer write); the answer names the version
+ * it copied: the reported plaintext one, unless an older version was made current again since
+ * (finishCopy looks before deleting). Undefined when the object changed since the report:
+ * decide from a HEAD.
  */
 async function copyAsReported(
   oss: OssPort,
