@@ -121,7 +121,7 @@ async function pool(n: number, concurrency: number, task: (i: number) => Promise
 const keyOf = (i: number): string => `data/${String(i % 100).padStart(2, '0')}/obj-${String(i).padStart(7, '0')}`;
 
 /** A bucket of n 256-byte objects; object i is encrypted when encrypted(i). Returns the ETags. */
-async function seedBucket(s: Stack, bucket: string, n: number, encrypted: (i: number) => boolean, oss: OssPort = s.oss): Promise<string[]> {
+export async function seedBucket(s: Stack, bucket: string, n: number, encrypted: (i: number) => boolean, oss: OssPort = s.oss): Promise<string[]> {
   await fetchCreateBucket(s.ready, bucket);
   const body = Buffer.alloc(256, 1);
   const etags: string[] = new Array<string>(n);
@@ -159,7 +159,7 @@ async function naiveBackfill(oss: OssHttpClient, bucket: string): Promise<number
   return objects;
 }
 
-async function ourBackfill(oss: OssHttpClient, bucket: string): Promise<{ scanned: number; reencrypted: number }> {
+export async function ourBackfill(oss: OssHttpClient, bucket: string): Promise<{ scanned: number; reencrypted: number }> {
   const r = await runBackfill({ bucket, items: listingItems(oss, bucket, {}), oss, policy, log: silent, concurrency: DEFAULT_CONCURRENCY });
   return { scanned: r.scanned, reencrypted: r.reencrypted };
 }
@@ -199,7 +199,7 @@ function passFigures(p: Passes) {
 }
 
 /** The half of a bucket that is plaintext: object i is encrypted when i is even. */
-const half = (i: number): boolean => i % 2 === 0;
+export const half = (i: number): boolean => i % 2 === 0;
 
 export async function benchBackfill(s: Stack, n: number, baselineObjects = n) {
   // The same content (half plaintext) in two buckets, one per side; the baseline, one object
