@@ -40,7 +40,9 @@ async function main(): Promise<void> {
         await session.post('Profiler.enable');
         await session.post('Profiler.start');
       }
+      const usage = process.cpuUsage();
       const { cost } = await measure(s, () => ourBackfill(s.oss, bucket));
+      const { user, system } = process.cpuUsage(usage);
       if (profiling) {
         const { profile } = await session.post('Profiler.stop');
         writeFileSync(values['cpu-profile'] as string, JSON.stringify(profile));
@@ -49,11 +51,17 @@ async function main(): Promise<void> {
       const ms = cost.clientCpuMs / cost.requests;
       perRequest.push(ms);
       console.error(
-        `run ${run + 1}: ${cost.requests} requests in ${round(cost.seconds, 2)} s, client ${round(ms, 4)} ms/request, server ${round(cost.serverCpuMs / cost.requests, 4)} ms/request`,
+        `run ${run + 1}: ${cost.requests} requests in ${round(cost.seconds, 2)} s, client ${round(ms, 4)} ms/request (user ${round(user / 1000 / cost.requests, 4)}, system ${round(system / 1000 / cost.requests, 4)}), server ${round(cost.serverCpuMs / cost.requests, 4)} ms/request`,
       );
     }
     const sorted = [...perRequest].sort((a, b) => a - b);
-    console.log(JSON.stringify({ objects: n, runs: perRequest.map((x) => round(x, 4)), medianClientCpuMsPerRequest: round(sorted[Math.floor(runs / 2)] as number, 4) }));
+    console.log(
+      JSON.stringify({
+        objects: n,
+        runs: perRequest.map((x) => round(x, 4)),
+        medianClientCpuMsPerRequest: round(sorted[Math.floor(runs / 2)] as number, 4),
+      }),
+    );
   } finally {
     s.stop();
   }

@@ -1,9 +1,10 @@
 /** OSS answers parsed into OssPort values: known values as their union members, unknown ones kept as sent. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Reply } from '../../shared/oss/failures';
 import { asSent } from '../../shared/oss/port';
 import { parseHead, parseListObjects, writeResult } from '../../shared/oss/responses';
-import { child, parseXml, plainLeafText, text } from '../../shared/oss/xml';
+import { child, parsePlainXml, parseXml, parseXmlByParser, plainLeafText, text } from '../../shared/oss/xml';
 
 const reply = (headers: Record<string, string>, body = ''): Reply => ({ status: 200, headers, body: Buffer.from(body, 'utf8') });
 
@@ -111,5 +112,144 @@ describe('plainLeafText: the parser’s reading of a plain document, without the
     expect(plainLeafText('<R><E>a</E><E>b</E></R>', ['R', 'E'])).toBeUndefined();
     expect(plainLeafText('<R><E a="1">x</E></R>', ['R', 'E'])).toBeUndefined();
     expect(plainLeafText('<R><X><E>deep</E></X><E>top</E></R>', ['R', 'E'])).toBe('top');
+  });
+});
+
+describe('parsePlainXml: the parser’s tree of a plain document, without the parser', () => {
+  /** Answers as OSS writes them (its documentation's examples, compact as the local server writes them, and pretty-printed). */
+  const listPage =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>b</Name><Prefix>data%2F</Prefix><MaxKeys>1000</MaxKeys>' +
+    '<Delimiter>%2F</Delimiter><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>' +
+    '<NextContinuationToken>AWRhdGEvMDAvb2Jq</NextContinuationToken><KeyCount>3</KeyCount>' +
+    '<Contents><Key>data%2F00%2Fobj%20%E4%B8%AD</Key><LastModified>2026-12-02T10:00:00.000Z</LastModified>' +
+    '<ETag>&quot;5B3C1A2E053D763E1B002CC607C5A0FE&quot;</ETag><Type>Normal</Type><Size>256</Size><StorageClass>Standard</StorageClass></Contents>' +
+    '<Contents><Key>data%2F01</Key><LastModified>2026-12-02T10:00:00.000Z</LastModified><ETag>"A-2"</ETag><Type>Multipart</Type>' +
+    '<Size>0</Size><StorageClass>ColdArchive</StorageClass><RestoreInfo>ongoing-request="true"</RestoreInfo>' +
+    '<Owner><ID>1</ID><DisplayName>1</DisplayName></Owner></Contents>' +
+    '<CommonPrefixes><Prefix>data%2Fa%2F</Prefix></CommonPrefixes><CommonPrefixes><Prefix>data%2Fb%2F</Prefix></CommonPrefixes>' +
+    '</ListBucketResult>';
+  const pretty = `<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult>
+  <Name>examplebucket</Name>
+  <Prefix></Prefix>
+  <MaxKeys>100</MaxKeys>
+  <EncodingType>url</EncodingType>
+  <IsTruncated>false</IsTruncated>
+  <Contents>
+    <Key>a%20b</Key>
+    <ETag>"5B3C1A2E053D763E1B002CC607C5A0FE"</ETag>
+    <Size>344606</Size>
+    <StorageClass>Standard</StorageClass>
+    <Owner>
+      <ID>0022012****</ID>
+      <DisplayName>user-example</DisplayName>
+    </Owner>
+  </Contents>
+</ListBucketResult>
+`;
+  const answers = [
+    listPage,
+    pretty,
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>',
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Tagging><TagSet><Tag><Key>a</Key><Value>b &amp; c</Value></Tag><Tag><Key>e</Key><Value></Value></Tag></TagSet></Tagging>',
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Tagging><TagSet/></Tagging>',
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult><Owner><ID>1</ID></Owner><Buckets><Bucket><Name>a</Name></Bucket></Buckets></ListAllMyBucketsResult>',
+    '<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>0004B9894A22E5B1888A1E29F823****</UploadId></InitiateMultipartUploadResult>',
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><RequestId>5C3D9175B6FC201293AD****</RequestId><HostId>b.oss-cn-hangzhou.aliyuncs.com</HostId><Key>k</Key><EC>0026-00000001</EC></Error>',
+    '<ListInventoryConfigurationsResult><InventoryConfiguration><Id>r</Id><IsEnabled>true</IsEnabled><Destination><OSSBucketDestination>' +
+      '<Format>CSV</Format><Bucket>acs:oss:::d</Bucket><Prefix>p/</Prefix></OSSBucketDestination></Destination>' +
+      '<OptionalFields><Field>Size</Field><Field>ETag</Field></OptionalFields></InventoryConfiguration><IsTruncated>false</IsTruncated></ListInventoryConfigurationsResult>',
+  ];
+
+  it('reads OSS’s answers, compact or pretty-printed, as the parser does', () => {
+    for (const xml of answers) {
+      const plain = parsePlainXml(xml);
+      expect(plain).toBeDefined();
+      expect([xml, plain]).toEqual([xml, parseXmlByParser(xml)]);
+    }
+    const page = parseListObjects(reply({}, listPage));
+    expect(page.objects.map((o) => [o.key, o.etag, o.size, o.storageClass, o.type])).toEqual([
+      ['data/00/obj 中', '"5B3C1A2E053D763E1B002CC607C5A0FE"', 256, 'Standard', 'Normal'],
+      ['data/01', '"A-2"', 0, 'ColdArchive', 'Multipart'],
+    ]);
+    expect(page.commonPrefixes).toEqual(['data/a/', 'data/b/']);
+    expect([page.isTruncated, page.nextContinuationToken]).toEqual([true, 'AWRhdGEvMDAvb2Jq']);
+  });
+
+  it('leaves everything that is not plain to the parser, and never reads a document otherwise', () => {
+    const docs = [
+      '<R><E>a &#38; b</E></R>', // a character reference
+      '<R><E>&nbsp;</E></R>',
+      '<R><E><![CDATA[x<y]]></E></R>',
+      '<R><!-- c --><E>x</E></R>',
+      '<!DOCTYPE R><R/>',
+      '<R><E a="1">x</E></R>', // an attribute
+      '<R xmlns="http://doc.oss-cn-hangzhou.aliyuncs.com"><E>x</E></R>',
+      '<R><ns:E>x</ns:E></R>',
+      '<R><E>x</F></R>', // not well-formed
+      '<R><E>x</E>',
+      '<R><E>x</E></R></S>',
+      '<R><E>a\r\nb</E></R>',
+      '<?xml version="1.0"?><?pi x?><R><E>x</E></R>',
+      '<R><constructor>x</constructor></R>',
+      '<R><toString>x</toString></R>',
+      'text<R/>',
+      '<R>a < b</R>',
+      '<R><E/ ></R>',
+    ];
+    for (const xml of docs) {
+      const plain = parsePlainXml(xml);
+      if (plain !== undefined) expect([xml, plain]).toEqual([xml, parseXmlByParser(xml)]);
+    }
+    for (const xml of docs.slice(0, 14)) expect([xml, parsePlainXml(xml)]).toEqual([xml, undefined]);
+  });
+
+  it('agrees with the parser on generated plain documents: nesting, repeats, the always-array elements, entities, whitespace', () => {
+    const names = fc.constantFrom('R', 'Key', 'Contents', 'CommonPrefixes', 'Prefix', 'Tag', 'Field', 'Bucket', 'E', 'a.b-c_d');
+    const textChar = fc.constantFrom(
+      'a',
+      'Z',
+      '0',
+      ' ',
+      '\n',
+      '\t',
+      '%2F',
+      '中',
+      '>',
+      '&amp;',
+      '&lt;',
+      '&gt;',
+      '&quot;',
+      '&apos;',
+      '"',
+      "'",
+      '/',
+    );
+    const text = fc.array(textChar, { maxLength: 6 }).map((cs) => cs.join(''));
+    const space = fc.constantFrom('', '', ' ', '\n  ');
+    type Tree = { name: string; before: string; content: string | Tree[]; selfClose: boolean; openSpace: string };
+    const { tree } = fc.letrec<{ tree: Tree }>((tie) => ({
+      tree: fc.record({
+        name: names,
+        before: space,
+        content: fc.oneof({ depthSize: 'small' }, text, fc.array(tie('tree'), { maxLength: 4 })),
+        selfClose: fc.boolean(),
+        openSpace: fc.constantFrom('', ' '),
+      }),
+    }));
+    const render = (t: Tree): string => {
+      const inner = typeof t.content === 'string' ? t.content : t.content.map(render).join('');
+      if (inner === '' && t.selfClose) return `${t.before}<${t.name}${t.openSpace}/>`;
+      return `${t.before}<${t.name}${t.openSpace}>${inner}</${t.name}${t.openSpace}>`;
+    };
+    fc.assert(
+      fc.property(tree, fc.boolean(), space, (root, declaration, after) => {
+        const xml = (declaration ? '<?xml version="1.0" encoding="UTF-8"?>\n' : '') + render(root) + after;
+        const plain = parsePlainXml(xml);
+        expect(plain).toBeDefined();
+        expect(plain).toEqual(parseXmlByParser(xml));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
