@@ -69,12 +69,39 @@ export function requireText(node: unknown, name: string, what: string): string {
 }
 
 const TAG_RE = /<(\/?)([^\s/>]+)([^>]*)>/g;
-/** An ampersand that does not start one of XML's five named entities. */
-const OTHER_REFERENCE_RE = /&(?!(?:quot|amp|apos|lt|gt);)/;
-const NAMED_ENTITY_RE = /&(quot|amp|apos|lt|gt);/g;
+/** An ampersand that does not start a reference the plain readers decode (the five named entities, character references). */
+const OTHER_REFERENCE_RE = /&(?!(?:quot|amp|apos|lt|gt|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)/;
+const CHARACTER_REFERENCE_RE = /&#(x?)([0-9a-fA-F]+);/g;
+const REFERENCE_RE = /&(?:(quot|amp|apos|lt|gt)|#([0-9]+)|#x([0-9a-fA-F]+));/g;
 const NAMED_ENTITIES: Record<string, string> = { quot: '"', amp: '&', apos: "'", lt: '<', gt: '>' };
-const decodeNamed = (s: string): string =>
-  s.includes('&') ? s.replace(NAMED_ENTITY_RE, (_, name: string) => NAMED_ENTITIES[name] as string) : s;
+
+/** A character XML 1.0 allows and the parser decodes as is (it removes or refuses some of the others). */
+const ordinaryCodePoint = (c: number): boolean =>
+  c === 0x9 || c === 0xa || (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+
+/**
+ * True when every reference in `xml` is one the plain readers decode as the parser does: the
+ * five named entities, and character references (`&#34;`, as the local server writes an
+ * ETag's quotes) to ordinary characters.
+ */
+function plainReferences(xml: string): boolean {
+  if (OTHER_REFERENCE_RE.test(xml)) return false;
+  if (!xml.includes('&#')) return true;
+  CHARACTER_REFERENCE_RE.lastIndex = 0;
+  for (let m = CHARACTER_REFERENCE_RE.exec(xml); m !== null; m = CHARACTER_REFERENCE_RE.exec(xml)) {
+    if (!ordinaryCodePoint(parseInt(m[2] as string, m[1] === 'x' ? 16 : 10))) return false;
+  }
+  return true;
+}
+
+const decodeReferences = (s: string): string =>
+  s.includes('&')
+    ? s.replace(REFERENCE_RE, (_, name: string | undefined, dec: string | undefined, hex: string | undefined) =>
+        name !== undefined
+          ? (NAMED_ENTITIES[name] as string)
+          : String.fromCodePoint(dec !== undefined ? parseInt(dec, 10) : parseInt(hex as string, 16)),
+      )
+    : s;
 /** Element names the plain reader takes; anything else (a namespace prefix, say) is the parser's. */
 const PLAIN_NAME_RE = /^[A-Za-z_][\w.-]*$/;
 /** Names the parser refuses or renames (they would reach Object.prototype): left to it. */
@@ -113,11 +140,11 @@ interface OpenElement {
  * nested elements), read in one pass without the parser: a 1,000-key listing page costs a
  * fraction of the parser's time this way. Undefined when the document is not that plain (or
  * not well-formed): the parser then reads it. Matches the parser's reading: text as written
- * with the five named entities decoded, '' for an empty element, ALWAYS_ARRAYS and repeated
+ * with its references decoded, '' for an empty element, ALWAYS_ARRAYS and repeated
  * elements as arrays, and the text around child elements (whitespace, say) as '#text'.
  */
 export function parsePlainXml(xml: string): XmlNode | undefined {
-  if (OTHER_REFERENCE_RE.test(xml) || xml.includes('<!') || xml.includes('\r')) return undefined;
+  if (!plainReferences(xml) || xml.includes('<!') || xml.includes('\r')) return undefined;
   let from = 0;
   if (xml.startsWith('<?xml')) {
     from = xml.indexOf('?>') + 2;
@@ -159,7 +186,7 @@ export function parsePlainXml(xml: string): XmlNode | undefined {
 }
 
 function valueOf(e: OpenElement): XmlNode | string {
-  const text = decodeNamed(e.text);
+  const text = decodeReferences(e.text);
   if (e.node === undefined) return text;
   if (text !== '') e.node['#text'] = text;
   return e.node;
@@ -178,14 +205,15 @@ function addChild(parent: OpenElement, name: string, value: XmlNode | string): v
 
 /**
  * The text of the leaf element at `path` (root first) in a plain document — no references but
- * the five named entities (`&quot;` around an ETag, say), no CDATA, comments, doctype,
+ * the five named entities and character references to ordinary characters (`&quot;` or
+ * `&#34;` around an ETag, say), no CDATA, comments, doctype,
  * processing instructions past the declaration, or attributes — read without building the tree (a small answer such as CopyObjectResult costs
  * far less this way than through the parser). Undefined when the document is not that plain, or
  * the element is missing, repeated or not a leaf: the caller then parses it with parseXml, whose
  * reading of a plain document this matches (the text as written, '' for an empty element).
  */
 export function plainLeafText(xml: string, path: readonly string[]): string | undefined {
-  if (OTHER_REFERENCE_RE.test(xml) || xml.includes('<!')) return undefined;
+  if (!plainReferences(xml) || xml.includes('<!')) return undefined;
   let from = 0;
   if (xml.startsWith('<?xml')) {
     from = xml.indexOf('?>') + 2;
@@ -223,5 +251,5 @@ export function plainLeafText(xml: string, path: readonly string[]): string | un
     if (atPath) textStart = m.index + tag.length;
   }
   if (open.length !== 0 || found === undefined) return undefined;
-  return decodeNamed(found);
+  return decodeReferences(found);
 }
