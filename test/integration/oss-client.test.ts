@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc64 } from '../../shared/crc64';
 import { requestTarget, resolveOssEndpoint } from '../../shared/oss/endpoint';
 import { copySourceHeader } from '../../shared/oss/encoding';
-import { OssHttpClient, type OssHttpClientOptions } from '../../shared/oss/http-client';
+import { DEFAULT_MAX_SOCKETS, OssHttpClient, type OssHttpClientOptions } from '../../shared/oss/http-client';
+import { MAX_OBJECTS_IN_FLIGHT_UNDER_CAP } from '../../shared/backfill/rate-limit';
 import type { OssRequestInfo } from '../../shared/oss/transport';
 import { OssRequestError } from '../../shared/oss/port';
 import type { Credentials, OssRequest } from '../../shared/signing';
@@ -835,6 +836,64 @@ describe('retries', () => {
         silent.close(() => resolve());
         silent.closeAllConnections();
       });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('keep-alive sockets', () => {
+  /** A server that answers nothing until `wanted` requests are open at once (or `giveUpMs` passed), then answers them all. */
+  async function gatheringServer(giveUpMs: number) {
+    const held: Array<{ end(): void }> = [];
+    let wanted = Infinity;
+    let peak = 0;
+    const releaseAll = (): void => {
+      for (const r of held.splice(0)) r.end();
+    };
+    const server = createServer((req, res) => {
+      req.resume();
+      res.setHeader('etag', '"E"');
+      res.setHeader('content-length', '0');
+      held.push(res);
+      peak = Math.max(peak, held.length);
+      if (held.length >= wanted) releaseAll();
+    });
+    const timer = setInterval(releaseAll, giveUpMs);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      /** The most requests open at once since the last call. */
+      gather(n: number): () => number {
+        wanted = n;
+        peak = 0;
+        return () => peak;
+      },
+      close: () =>
+        new Promise<void>((resolve) => {
+          clearInterval(timer);
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  it('by default, as many requests go out at once as a capped backfill has objects in flight; an explicit maxSockets caps them', async () => {
+    expect(DEFAULT_MAX_SOCKETS).toBeGreaterThanOrEqual(MAX_OBJECTS_IN_FLIGHT_UNDER_CAP);
+    const server = await gatheringServer(300);
+    try {
+      // 300 at once: more than the former default of 128.
+      const byDefault = tracked({ endpoint: server.url });
+      let peak = server.gather(300);
+      await Promise.all(Array.from({ length: 300 }, (_, i) => byDefault.client.headObject('bucket', `k${i}`)));
+      expect(peak()).toBe(300);
+
+      const capped = tracked({ endpoint: server.url, maxSockets: 50 });
+      peak = server.gather(100);
+      await Promise.all(Array.from({ length: 100 }, (_, i) => capped.client.headObject('bucket', `k${i}`)));
+      expect(peak()).toBe(50);
+    } finally {
+      await server.close();
     }
   });
 });
