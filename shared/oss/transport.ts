@@ -78,8 +78,8 @@ type Outcome = { kind: 'reply'; reply: Reply } | { kind: 'stream'; res: Incoming
 interface Prepared {
   options: RequestOptions;
   send: typeof httpRequest;
-  /** Values that must never appear in an error message. */
-  secrets: string[];
+  /** Values that must never appear in an error message (worked out only when a message is made). */
+  secrets: () => string[];
   body?: Buffer;
 }
 
@@ -92,6 +92,7 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 const SIGNING_HEADERS = ['authorization', 'x-oss-date', 'x-oss-content-sha256', 'x-oss-security-token'] as const;
 
 const is2xx = (status: number): boolean => status >= 200 && status < 300;
+const ASCII_RE = /^[\x00-\x7f]*$/;
 
 export class OssTransport {
   private sent = 0;
@@ -128,19 +129,19 @@ export class OssTransport {
     const size = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
     const requestId = header(res.headers, 'x-oss-request-id');
     return {
-      body: streamedBody(res, s, opts.idleTimeoutMs ?? this.settings.timeoutMs, size, secrets),
+      body: streamedBody(res, s, opts.idleTimeoutMs ?? this.settings.timeoutMs, size, secrets()),
       etag,
       ...(size === undefined ? {} : { size }),
       ...(requestId === undefined ? {} : { requestId }),
     };
   }
 
-  private retried(x: Exchange, mode: BodyMode): Promise<{ outcome: Outcome; secrets: string[] }> {
+  private retried(x: Exchange, mode: BodyMode): Promise<{ outcome: Outcome; secrets: () => string[] }> {
     const s = subjectOf(x);
     return withRetry(async (attempt) => {
       const result = await this.attempt(x, s, attempt, mode);
       if (result.outcome.kind === 'reply' && !is2xx(result.outcome.reply.status)) {
-        throw errorFromReply(s, result.outcome.reply, result.secrets);
+        throw errorFromReply(s, result.outcome.reply, result.secrets());
       }
       return result;
     }, this.retryOptions());
@@ -164,7 +165,7 @@ export class OssTransport {
    * of a read body, or the headers of a streamed 2xx (its body has an idle timeout per chunk,
    * see streamedBody). A request without an answer is an OssRequestError 'network-error' or 'timeout'.
    */
-  private attempt(x: Exchange, s: Subject, attempt: number, mode: BodyMode): Promise<{ outcome: Outcome; secrets: string[] }> {
+  private attempt(x: Exchange, s: Subject, attempt: number, mode: BodyMode): Promise<{ outcome: Outcome; secrets: () => string[] }> {
     const { options, send, secrets, body } = this.prepare(x);
     const { timeoutMs, onRequest } = this.settings;
     const report = (status: number | OssNoAnswer, requestId?: string): void =>
@@ -185,7 +186,7 @@ export class OssTransport {
       const settleWithError = (e: Error & { code?: string }): void => {
         if (!settle()) return;
         const timeout = streamed ? `no response headers after ${timeoutMs} ms` : `timed out after ${timeoutMs} ms`;
-        const err = noAnswer(s, e, timedOut ? timeout : undefined, secrets);
+        const err = noAnswer(s, e, timedOut ? timeout : undefined, secrets());
         report(err.status);
         reject(err);
       };
@@ -240,21 +241,32 @@ export class OssTransport {
     const { operation } = x;
     if (x.key !== undefined && x.key === '') throw new Error(`OSS ${operation.op}: the object key is empty`);
     const creds = this.settings.credentials();
+    // The wire form of each header, and the form signing sees: the same for ASCII, most values.
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(x.headers ?? {})) headers[name] = toWireValue(value);
+    const signing: Record<string, string> = {};
+    for (const name in x.headers) {
+      const value = x.headers[name] as string;
+      if (ASCII_RE.test(value)) {
+        headers[name] = value;
+        signing[name] = value;
+      } else {
+        const wire = toWireValue(value);
+        headers[name] = wire;
+        signing[name] = signingHeaderValue(wire);
+      }
+    }
     let body: Buffer | undefined;
     if (x.body !== undefined) {
       body = typeof x.body === 'string' ? Buffer.from(x.body, 'utf8') : x.body;
-      headers['content-type'] ??= typeof x.body === 'string' ? 'application/xml' : 'application/octet-stream';
-      headers['content-md5'] = createHash('md5').update(body).digest('base64');
+      if (headers['content-type'] === undefined)
+        signing['content-type'] = headers['content-type'] = typeof x.body === 'string' ? 'application/xml' : 'application/octet-stream';
+      signing['content-md5'] = headers['content-md5'] = createHash('md5').update(body).digest('base64');
     }
     // Explicit length on PUT/POST (0 without a body) so node never falls back to chunked encoding.
     if (body !== undefined || operation.method === 'PUT' || operation.method === 'POST')
-      headers['content-length'] = String(body?.length ?? 0);
+      signing['content-length'] = headers['content-length'] = String(body?.length ?? 0);
 
     const query = operation.subresource === undefined ? (x.query ?? {}) : { [operation.subresource]: '', ...x.query };
-    const signing: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) signing[name] = signingHeaderValue(value);
     const req: OssRequest = { method: operation.method, query, headers: signing };
     if (x.bucket !== undefined) req.bucket = x.bucket;
     if (x.key !== undefined) req.key = x.key;
@@ -268,7 +280,7 @@ export class OssTransport {
     headers['host'] = target.hostHeader;
 
     const authorization = headers['authorization'] ?? '';
-    const secrets = [creds.accessKeySecret, creds.securityToken ?? '', authorization, signatureOf(authorization) ?? ''];
+    const secrets = (): string[] => [creds.accessKeySecret, creds.securityToken ?? '', authorization, signatureOf(authorization) ?? ''];
     const path = (x.key === undefined ? '/' : keyPath(x.key)) + queryString(query);
     const https = target.protocol === 'https:';
     return {

@@ -691,6 +691,23 @@ describe('signOssRequest', () => {
     }
   });
 
+  it('V4 dates each request to its own second (the text is reused within one, also when the clock steps back)', () => {
+    const dateOf = (iso: string): unknown => {
+      const req: OssRequest = { method: 'GET', bucket: BUCKET, key: 'k', query: {}, headers: {} };
+      signOssRequest(req, credsFor({ sts: false }), { version: 'v4', region: REGION, now: new Date(iso) });
+      return req.headers['x-oss-date'];
+    };
+    expect(
+      [
+        '2024-05-06T07:08:09.000Z',
+        '2024-05-06T07:08:09.999Z',
+        '2024-05-06T07:08:10.000Z',
+        '2024-05-06T07:08:09.500Z',
+        '2031-01-01T00:00:00.001Z',
+      ].map(dateOf),
+    ).toEqual(['20240506T070809Z', '20240506T070809Z', '20240506T070810Z', '20240506T070809Z', '20310101T000000Z']);
+  });
+
   it('V1 with only a Date header (Go/Python SDK style) verifies, and skew is measured from it', () => {
     const req: OssRequest = { method: 'GET', bucket: BUCKET, key: 'k', query: {}, headers: { date: 'Mon, 06 May 2024 07:08:09 GMT' } };
     req.headers['authorization'] = authorizationV1(req, credsFor({ sts: false }));
