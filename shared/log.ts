@@ -21,10 +21,59 @@ export function createScrubber(secrets: () => Array<string | undefined>): (text:
     let out = text;
     for (const s of secrets()) {
       // Very short values would redact innocent text; real credentials are long.
-      if (s && s.length >= 8) out = out.split(s).join('[redacted]');
+      if (s && s.length >= 8 && out.includes(s)) out = out.split(s).join('[redacted]');
     }
     return out;
   };
+}
+
+/** What a log line's JSON holds for each field: secrets by name redacted, errors as name and message, bigints as text. */
+export function redactingReplacer(key: string, v: unknown): unknown {
+  return SECRET_FIELDS.test(key)
+    ? '[redacted]'
+    : v instanceof Error
+      ? { name: v.name, message: v.message }
+      : typeof v === 'bigint'
+        ? v.toString()
+        : v;
+}
+
+/** Field names already tested against SECRET_FIELDS: log lines repeat a few dozen names. */
+const testedNames = new Map<string, boolean>();
+
+function secretName(name: string): boolean {
+  let secret = testedNames.get(name);
+  if (secret === undefined) {
+    secret = SECRET_FIELDS.test(name);
+    if (testedNames.size < 1000) testedNames.set(name, secret);
+  }
+  return secret;
+}
+
+/**
+ * True when redactingReplacer would leave every value of `v` as it is: no field named like a
+ * secret, no Error or bigint, nothing with a toJSON of its own but a Date's, at any depth (up
+ * to a few levels: deeper is left to the replacer). JSON.stringify is several times cheaper
+ * without a replacer, and a decision line has a dozen plain fields.
+ */
+function replacerNeedless(v: unknown, depth: number): boolean {
+  if (typeof v === 'bigint') return false;
+  if (typeof v !== 'object' || v === null) return true;
+  if (depth > 8 || v instanceof Error) return false;
+  const toJSON = (v as { toJSON?: unknown }).toJSON;
+  if (toJSON !== undefined) return toJSON === Date.prototype.toJSON;
+  if (Array.isArray(v)) {
+    for (const item of v) if (!replacerNeedless(item, depth + 1)) return false;
+    return true;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (secretName(k) || !replacerNeedless(o[k], depth + 1)) return false;
+  return true;
+}
+
+/** JSON.stringify(record, redactingReplacer), without the replacer when it would change nothing. */
+export function jsonLine(record: Record<string, unknown>): string {
+  return replacerNeedless(record, 0) ? JSON.stringify(record) : JSON.stringify(record, redactingReplacer);
 }
 
 export function createLogger(opts: {
@@ -35,16 +84,7 @@ export function createLogger(opts: {
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const scrub = createScrubber(opts.secrets ?? (() => []));
   const log = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
-    const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...opts.base, ...fields }, (k, v: unknown) =>
-      SECRET_FIELDS.test(k)
-        ? '[redacted]'
-        : v instanceof Error
-          ? { name: v.name, message: v.message }
-          : typeof v === 'bigint'
-            ? v.toString()
-            : v,
-    );
-    write(scrub(line));
+    write(scrub(jsonLine({ time: new Date().toISOString(), level, msg, ...opts.base, ...fields })));
   };
   return {
     log,
