@@ -222,7 +222,9 @@ describe('parsePlainXml: the parser’s tree of a plain document, without the pa
         fc.integer({ min: 0xe000, max: 0xfffd }),
         fc.integer({ min: 0x10000, max: 0x10ffff }),
       )
-      .chain((c) => fc.constantFrom(`&#${c};`, `&#x${c.toString(16)};`, `&#x${c.toString(16).toUpperCase()};`, `&#${String(c).padStart(7, '0')};`));
+      .chain((c) =>
+        fc.constantFrom(`&#${c};`, `&#x${c.toString(16)};`, `&#x${c.toString(16).toUpperCase()};`, `&#${String(c).padStart(7, '0')};`),
+      );
     const textChar = fc.oneof(
       fc.constantFrom(
         'a',
