@@ -3,6 +3,7 @@
  * decision, decideBucketRule), its versioning, a one-key listing, and the permissions the
  * functions need there, probed with harmless requests (probes.ts).
  */
+import { PROBE_PREFIX } from '../backfill/self-copy-probe';
 import { OSS_OP_RAM } from '../ram/actions';
 import { OssRequestError, type SseSpec } from '../oss/port';
 import { decideBucketRule } from '../policy';
@@ -149,8 +150,15 @@ const READ_CHECK_ACTIONS: ReadonlySet<string> = new Set(
 );
 
 async function checkPermissions(deps: DoctorDeps, bucket: string): Promise<DoctorCheck[]> {
-  const key = `${DOCTOR_PREFIX}${deps.randomId()}`;
-  const needed = rolesNeedingOssActions(deps.rolePolicies, { accountId: deps.accountId, bucket, key });
+  const id = deps.randomId();
+  const key = `${DOCTOR_PREFIX}${id}`;
+  // An action a role holds only under oss-sse's scratch prefix (the backfill's self-copy probe
+  // deletes its own object there, nothing else) is probed on a key under that prefix.
+  const scratchKey = `${PROBE_PREFIX}doctor-${id}`;
+  const where = { accountId: deps.accountId, bucket };
+  const needed = rolesNeedingOssActions(deps.rolePolicies, { ...where, key });
+  const scratchOnly = new Map([...rolesNeedingOssActions(deps.rolePolicies, { ...where, key: scratchKey })].filter(([a]) => !needed.has(a)));
+  for (const [action, roles] of scratchOnly) needed.set(action, roles);
   const actions = [...needed.keys()].filter((a) => !SERVICE_LEVEL_ACTIONS.has(a) && !READ_CHECK_ACTIONS.has(a)).sort();
   if (actions.length === 0) {
     return [
@@ -164,7 +172,8 @@ async function checkPermissions(deps: DoctorDeps, bucket: string): Promise<Docto
   const results: Array<{ probe: (typeof PERMISSION_PROBES)[number]; outcome: ProbeOutcome }> = [];
   for (const probe of PERMISSION_PROBES) {
     if (!probeActions(probe).some((a) => actions.includes(a))) continue;
-    results.push({ probe, outcome: await sendProbe(probe, deps.oss, { bucket, key, lastRequestId: deps.lastOssRequestId }) });
+    const at = probeActions(probe).every((a) => scratchOnly.has(a) || !actions.includes(a)) ? scratchKey : key;
+    results.push({ probe, outcome: await sendProbe(probe, deps.oss, { bucket, key: at, lastRequestId: deps.lastOssRequestId }) });
   }
   const verdicts = judgeActions(actions, results);
   const problems = verdicts.filter((v) => v.verdict === 'denied' || v.verdict === 'inconclusive');
@@ -183,9 +192,11 @@ async function checkPermissions(deps: DoctorDeps, bucket: string): Promise<Docto
   return problems.map((v) => {
     const name = `bucket ${bucket} ${v.action}`;
     const resource =
-      OSS_OP_RAM_LEVEL.get(v.action) === 'bucket' ? bucketArn(deps.accountId, bucket) : objectArn(deps.accountId, bucket, '*');
+      OSS_OP_RAM_LEVEL.get(v.action) === 'bucket'
+        ? bucketArn(deps.accountId, bucket)
+        : objectArn(deps.accountId, bucket, scratchOnly.has(v.action) ? `${PROBE_PREFIX}*` : '*');
     const roles = needed.get(v.action) ?? [];
-    const via = v.via ? `${v.via.op} on ${key}: ${v.via.answer}` : '';
+    const via = v.via ? `${v.via.op} on ${scratchOnly.has(v.action) ? scratchKey : key}: ${v.via.answer}` : '';
     if (v.verdict === 'inconclusive') {
       return fail(
         name,
