@@ -157,7 +157,9 @@ async function checkPermissions(deps: DoctorDeps, bucket: string): Promise<Docto
   const scratchKey = `${PROBE_PREFIX}doctor-${id}`;
   const where = { accountId: deps.accountId, bucket };
   const needed = rolesNeedingOssActions(deps.rolePolicies, { ...where, key });
-  const scratchOnly = new Map([...rolesNeedingOssActions(deps.rolePolicies, { ...where, key: scratchKey })].filter(([a]) => !needed.has(a)));
+  const scratchOnly = new Map(
+    [...rolesNeedingOssActions(deps.rolePolicies, { ...where, key: scratchKey })].filter(([a]) => !needed.has(a)),
+  );
   for (const [action, roles] of scratchOnly) needed.set(action, roles);
   const actions = [...needed.keys()].filter((a) => !SERVICE_LEVEL_ACTIONS.has(a) && !READ_CHECK_ACTIONS.has(a)).sort();
   if (actions.length === 0) {
