@@ -121,7 +121,13 @@ async function pool(n: number, concurrency: number, task: (i: number) => Promise
 const keyOf = (i: number): string => `data/${String(i % 100).padStart(2, '0')}/obj-${String(i).padStart(7, '0')}`;
 
 /** A bucket of n 256-byte objects; object i is encrypted when encrypted(i). Returns the ETags. */
-export async function seedBucket(s: Stack, bucket: string, n: number, encrypted: (i: number) => boolean, oss: OssPort = s.oss): Promise<string[]> {
+export async function seedBucket(
+  s: Stack,
+  bucket: string,
+  n: number,
+  encrypted: (i: number) => boolean,
+  oss: OssPort = s.oss,
+): Promise<string[]> {
   await fetchCreateBucket(s.ready, bucket);
   const body = Buffer.alloc(256, 1);
   const etags: string[] = new Array<string>(n);
