@@ -128,6 +128,7 @@ function projectionInput(
       reportRequestsPerObject: inventory.requestsPerCompliantObject,
       requestsPerObjectAt99Compliant: inventory.requestsPerObject,
       clientCpuMsPerObjectAt99Compliant: inventory.clientCpuMsPerObject,
+      clientCpuMsPerPlaintextObject: inventory.allPlaintext.clientCpuMsPerObject,
     },
   };
 }

@@ -32,6 +32,8 @@ export interface ProjectionInput {
     /** Measured on a 99%-compliant bucket. */
     requestsPerObjectAt99Compliant: number;
     clientCpuMsPerObjectAt99Compliant: number;
+    /** Measured on an all-plaintext report (no HEAD when the run's probe allows it). */
+    clientCpuMsPerPlaintextObject: number;
   };
 }
 
@@ -69,10 +71,9 @@ export function projectBackfill(m: ProjectionInput) {
   const mix = (compliant: number, plaintext: number): number => COMPLIANT_SHARE * compliant + (1 - COMPLIANT_SHARE) * plaintext;
   const scenarios = {
     listingAllPlaintext: scenario(listing.requestsPerPlaintextObject, listing.clientCpuMsPerPlaintextObject),
-    // An inventory row to re-encrypt costs the client what a listed plaintext object does, less the listing.
     inventoryAllPlaintext: scenario(
       inventory.requestsPerPlaintextObject + inventory.reportRequestsPerObject,
-      listing.clientCpuMsPerPlaintextObject,
+      inventory.clientCpuMsPerPlaintextObject,
     ),
     listing99Compliant: scenario(
       mix(listing.requestsPerCompliantObject, listing.requestsPerPlaintextObject),
