@@ -68,7 +68,6 @@ export function requireText(node: unknown, name: string, what: string): string {
   return v;
 }
 
-const TAG_RE = /<(\/?)([^\s/>]+)([^>]*)>/g;
 /** An ampersand that does not start a reference the plain readers decode (the five named entities, character references). */
 const OTHER_REFERENCE_RE = /&(?!(?:quot|amp|apos|lt|gt|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)/;
 const CHARACTER_REFERENCE_RE = /&#(x?)([0-9a-fA-F]+);/g;
@@ -136,9 +135,11 @@ interface OpenElement {
 }
 
 /**
- * parseXml's result for a plain document (as plainLeafText defines it, plus repeated and
- * nested elements), read in one pass without the parser: a 1,000-key listing page costs a
- * fraction of the parser's time this way. Undefined when the document is not that plain (or
+ * parseXml's result for a plain document — no references but the five named entities and
+ * character references to ordinary characters (`&quot;` or `&#34;` around an ETag, say), no
+ * CDATA, comments, doctype, processing instructions past the declaration, or attributes —
+ * read in one pass without the parser: a 1,000-key listing page costs a fraction of the
+ * parser's time this way. Undefined when the document is not that plain (or
  * not well-formed): the parser then reads it. Matches the parser's reading: text as written
  * with its references decoded, '' for an empty element, ALWAYS_ARRAYS and repeated
  * elements as arrays, and the text around child elements (whitespace, say) as '#text'.
@@ -204,52 +205,18 @@ function addChild(parent: OpenElement, name: string, value: XmlNode | string): v
 }
 
 /**
- * The text of the leaf element at `path` (root first) in a plain document — no references but
- * the five named entities and character references to ordinary characters (`&quot;` or
- * `&#34;` around an ETag, say), no CDATA, comments, doctype,
- * processing instructions past the declaration, or attributes — read without building the tree (a small answer such as CopyObjectResult costs
- * far less this way than through the parser). Undefined when the document is not that plain, or
- * the element is missing, repeated or not a leaf: the caller then parses it with parseXml, whose
- * reading of a plain document this matches (the text as written, '' for an empty element).
+ * The text of the leaf element at `path` (root first) in a plain document (as parsePlainXml
+ * reads it): a CopyObjectResult's ETag, an object ACL's Grant. Undefined when the document is
+ * not that plain, or the element is missing, repeated or not a leaf: the caller then parses it
+ * with parseXml, whose reading of a plain document this matches.
  */
 export function plainLeafText(xml: string, path: readonly string[]): string | undefined {
-  if (!plainReferences(xml) || xml.includes('<!')) return undefined;
-  let from = 0;
-  if (xml.startsWith('<?xml')) {
-    from = xml.indexOf('?>') + 2;
-    if (from < 2) return undefined;
+  let node: XmlNode | string | undefined = parsePlainXml(xml);
+  for (const name of path) {
+    if (node === undefined || typeof node === 'string') return undefined;
+    const next: unknown = node[name];
+    if (next === undefined || Array.isArray(next)) return undefined;
+    node = next as XmlNode | string;
   }
-  if (xml.includes('<?', from)) return undefined;
-  const open: string[] = [];
-  let found: string | undefined;
-  let textStart = -1;
-  TAG_RE.lastIndex = from;
-  for (let m = TAG_RE.exec(xml); m !== null; m = TAG_RE.exec(xml)) {
-    const [tag, closing, name, rest] = m as unknown as [string, string, string, string];
-    const selfClosing = rest === '/';
-    if (rest !== '' && !selfClosing && rest.trim() !== '') return undefined; // attributes
-    if (closing) {
-      if (open.pop() !== name) return undefined; // not well-formed: let the parser say so
-      if (textStart >= 0 && open.length === path.length - 1) {
-        const inner = xml.slice(textStart, m.index);
-        if (inner.includes('<')) return undefined; // not a leaf
-        if (found !== undefined) return undefined; // repeated
-        found = inner;
-        textStart = -1;
-      }
-      continue;
-    }
-    const atPath = open.length === path.length - 1 && name === path[open.length] && open.every((o, i) => o === path[i]);
-    if (selfClosing) {
-      if (atPath) {
-        if (found !== undefined) return undefined;
-        found = '';
-      }
-      continue;
-    }
-    open.push(name);
-    if (atPath) textStart = m.index + tag.length;
-  }
-  if (open.length !== 0 || found === undefined) return undefined;
-  return decodeReferences(found);
+  return typeof node === 'string' ? node : undefined;
 }
